@@ -1,0 +1,311 @@
+//! Rendering a credential into an outbound request: target URL from the catalog's template and
+//! the auth the provider expects. Pure: no I/O.
+
+use crate::{Auth, Provider};
+use base64::Engine as _;
+use secrecy::SecretString;
+use std::collections::BTreeMap;
+use url::Url;
+use zeroize::Zeroizing;
+
+/// Where rendering finds a credential's values (settings and secrets alike).
+pub trait FieldValues {
+    fn value(&self, key: &str) -> Option<&str>;
+}
+
+impl FieldValues for BTreeMap<String, String> {
+    fn value(&self, key: &str) -> Option<&str> {
+        self.get(key).map(String::as_str).filter(|v| !v.is_empty())
+    }
+}
+
+/// Why a request could not be rendered. Never holds a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RenderError {
+    #[error("the credential has no value for `{0}`")]
+    MissingValue(String),
+    #[error("the value of `{0}` is not a single DNS label, so it cannot be part of the host name")]
+    InvalidHostValue(String),
+    #[error("the base URL is not usable: {0}")]
+    InvalidBaseUrl(String),
+    #[error("the path {0}")]
+    InvalidPath(&'static str),
+    #[error("the request would leave the provider's host")]
+    HostChanged,
+}
+
+/// A request ready to send: the target and the auth headers. Header values (and the URL, when
+/// the provider takes its secret in the query) are secret; `Debug` shows neither.
+pub struct OutboundRequest {
+    pub method: String,
+    url: Url,
+    query_secret: Option<String>,
+    pub headers: Vec<(String, SecretString)>,
+    /// The host comes from the operator's configuration (a base URL override), so the address
+    /// guard may let it resolve to a private or loopback address.
+    pub trusted_host: bool,
+}
+
+impl OutboundRequest {
+    /// The full URL, including a query-parameter secret where the provider uses one.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// The URL with any query-parameter secret replaced, for logs and messages.
+    pub fn redacted_url(&self) -> String {
+        let mut url = self.url.clone();
+        if let Some(param) = &self.query_secret {
+            let pairs: Vec<(String, String)> = self
+                .url
+                .query_pairs()
+                .map(|(k, v)| {
+                    let v = if k == param.as_str() {
+                        "[redacted]".to_owned()
+                    } else {
+                        v.into_owned()
+                    };
+                    (k.into_owned(), v)
+                })
+                .collect();
+            url.query_pairs_mut().clear().extend_pairs(pairs);
+        }
+        url.to_string()
+    }
+
+    pub fn host(&self) -> &str {
+        self.url.host_str().unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for OutboundRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboundRequest")
+            .field("method", &self.method)
+            .field("url", &self.redacted_url())
+            .field(
+                "headers",
+                &self
+                    .headers
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .field("trusted_host", &self.trusted_host)
+            .finish()
+    }
+}
+
+impl Provider {
+    /// The provider's base URL for this credential. Values placed in the host must be DNS labels.
+    pub fn base_url(&self, values: &dyn FieldValues) -> Result<Url, RenderError> {
+        if let Some(field) = &self.base_url.from_field {
+            let text = values
+                .value(field)
+                .ok_or_else(|| RenderError::MissingValue(field.clone()))?;
+            let url = Url::parse(text).map_err(|e| RenderError::InvalidBaseUrl(e.to_string()))?;
+            if url.scheme() != "https"
+                || url.host_str().is_none()
+                || !url.username().is_empty()
+                || url.password().is_some()
+            {
+                return Err(RenderError::InvalidBaseUrl(
+                    "it must be an https URL without a user name or password".to_owned(),
+                ));
+            }
+            return Ok(url);
+        }
+        for key in self.base_url.template.placeholders() {
+            let value = values
+                .value(key)
+                .ok_or_else(|| RenderError::MissingValue(key.to_owned()))?;
+            if !crate::is_dns_label(value) {
+                return Err(RenderError::InvalidHostValue(key.to_owned()));
+            }
+        }
+        let text = self.base_url.template.render(values)?;
+        Url::parse(&text).map_err(|e| RenderError::InvalidBaseUrl(e.to_string()))
+    }
+
+    /// The request that verifies a credential (the catalog's verification request).
+    pub fn verification_request(
+        &self,
+        values: &dyn FieldValues,
+    ) -> Result<OutboundRequest, RenderError> {
+        let path = self.verify.path.render(values)?;
+        self.render_request(values, &self.verify.method, &path)
+    }
+
+    /// Render any request to this provider: base URL + path and query, with the provider's auth.
+    /// The target host is always the template's; path tricks are refused.
+    pub fn render_request(
+        &self,
+        values: &dyn FieldValues,
+        method: &str,
+        path_and_query: &str,
+    ) -> Result<OutboundRequest, RenderError> {
+        let base = self.base_url(values)?;
+        let mut url = join_path(&base, path_and_query)?;
+        let mut headers: Vec<(String, SecretString)> = Vec::new();
+        let mut query_secret = None;
+        let need = |key: &str| {
+            values
+                .value(key)
+                .ok_or_else(|| RenderError::MissingValue(key.to_owned()))
+        };
+        match &self.auth {
+            Auth::Header(list) => {
+                for (name, template) in list {
+                    headers.push((name.clone(), SecretString::from(template.render(values)?)));
+                }
+            }
+            Auth::Basic { username, password } => {
+                let user = Zeroizing::new(username.render(values)?);
+                let pass = Zeroizing::new(password.render(values)?);
+                headers.push(("Authorization".to_owned(), basic(&user, &pass)));
+            }
+            Auth::Bearer { token } => {
+                let token = Zeroizing::new(token.render(values)?);
+                headers.push((
+                    "Authorization".to_owned(),
+                    SecretString::from(format!("Bearer {}", token.as_str())),
+                ));
+            }
+            Auth::Query { param, value } => {
+                let value = Zeroizing::new(value.render(values)?);
+                url.query_pairs_mut().append_pair(param, &value);
+                query_secret = Some(param.clone());
+            }
+            Auth::Custom => {
+                let secret = need("secret")?;
+                match need("auth_type")? {
+                    "header" => {
+                        let name = need("header_name")?;
+                        let template = values.value("value_template").unwrap_or("{secret}");
+                        headers.push((
+                            name.to_owned(),
+                            SecretString::from(template.replace("{secret}", secret)),
+                        ));
+                    }
+                    "basic" => {
+                        headers.push(("Authorization".to_owned(), basic(need("username")?, secret)))
+                    }
+                    "bearer" => headers.push((
+                        "Authorization".to_owned(),
+                        SecretString::from(format!("Bearer {secret}")),
+                    )),
+                    "query" => {
+                        let param = need("query_param")?;
+                        url.query_pairs_mut().append_pair(param, secret);
+                        query_secret = Some(param.to_owned());
+                    }
+                    _ => return Err(RenderError::MissingValue("auth_type".to_owned())),
+                }
+            }
+        }
+        Ok(OutboundRequest {
+            method: method.to_ascii_uppercase(),
+            url,
+            query_secret,
+            headers,
+            trusted_host: self.base_overridden,
+        })
+    }
+
+    /// Which provider account a credential draws on, for shared rate limits (e.g. an Aircall
+    /// company's API ID). Falls back to the whole base URL's host.
+    pub fn account_key(&self, values: &dyn FieldValues) -> Option<String> {
+        match self.rate_limit.as_ref().and_then(|r| r.account.as_ref()) {
+            Some(template) => template.render(values).ok(),
+            None => self
+                .base_url(values)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned)),
+        }
+    }
+}
+
+fn basic(user: &str, pass: &str) -> SecretString {
+    let joined = Zeroizing::new(format!("{user}:{pass}"));
+    let encoded =
+        Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(joined.as_bytes()));
+    SecretString::from(format!("Basic {}", encoded.as_str()))
+}
+
+/// Refuse paths that could change what is addressed: control characters, spaces, backslashes,
+/// fragments, empty segments (`//host`), `.`/`..` segments (also percent-encoded) and encoded slashes.
+pub(crate) fn check_path(path_and_query: &str) -> Result<(), RenderError> {
+    if path_and_query
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace() || c == '\\' || c == '#')
+    {
+        return Err(RenderError::InvalidPath(
+            "has a control character, space, backslash or #",
+        ));
+    }
+    let path = path_and_query.split('?').next().unwrap_or_default();
+    if !path.starts_with('/') {
+        return Err(RenderError::InvalidPath("must start with /"));
+    }
+    if path.contains("//") {
+        return Err(RenderError::InvalidPath("has an empty segment (//)"));
+    }
+    for segment in path.split('/').skip(1) {
+        let decoded = percent_decode(segment);
+        if decoded == "." || decoded == ".." {
+            return Err(RenderError::InvalidPath("has a . or .. segment"));
+        }
+        if decoded.contains(['/', '\\']) || decoded.chars().any(char::is_control) {
+            return Err(RenderError::InvalidPath(
+                "has an encoded slash or control character",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Append a path (and query) to a base URL so that the result stays on the base's scheme, host
+/// and port, whatever the path holds.
+pub fn join_path(base: &Url, path_and_query: &str) -> Result<Url, RenderError> {
+    check_path(path_and_query)?;
+    let (path, query) = match path_and_query.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path_and_query, None),
+    };
+    let mut url = base.clone();
+    let joined = format!("{}{}", base.path().trim_end_matches('/'), path);
+    url.set_path(&joined);
+    url.set_query(query.filter(|q| !q.is_empty()));
+    url.set_fragment(None);
+    if url.scheme() != base.scheme()
+        || url.host_str() != base.host_str()
+        || url.port_or_known_default() != base.port_or_known_default()
+        || url.username() != base.username()
+    {
+        return Err(RenderError::HostChanged);
+    }
+    Ok(url)
+}
+
+fn percent_decode(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push(h * 16 + l);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
