@@ -1,1 +1,178 @@
 #![doc = include_str!("../README.md")]
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use async_trait::async_trait;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The file name of the embedded database inside a data directory.
+pub const SQLITE_FILE: &str = "latchkey.db";
+
+/// Why a store operation failed. Database text never reaches users: core maps these on purpose.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique rule (workspace slug, credential name in a workspace) would be broken.
+    #[error("a row with the same unique value exists")]
+    Duplicate,
+    /// The row changed since it was read (its revision moved on).
+    #[error("the row was changed by someone else")]
+    Conflict,
+    #[error("no such row")]
+    NotFound,
+    /// The database could not be reached or is locked.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Database(String),
+    #[error("{0}")]
+    Open(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkspaceRow {
+    pub id: String,
+    pub slug: String,
+    pub created_at: i64,
+}
+
+/// A stored credential. Secrets are only in `envelope` (sealed); `settings` and `secret_hints`
+/// are JSON objects of the non-secret values and of the masked hints.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CredentialRow {
+    pub id: String,
+    pub workspace_id: String,
+    pub provider: String,
+    pub name: String,
+    /// The name as compared for uniqueness (core decides how).
+    pub name_key: String,
+    pub description: String,
+    pub settings: String,
+    pub secret_hints: String,
+    pub envelope: Vec<u8>,
+    /// The master key that wraps the envelope's data key.
+    pub key_id: String,
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub enabled: bool,
+    pub verified_at: Option<i64>,
+    pub identity: Option<String>,
+    pub last_used_at: Option<i64>,
+    pub revision: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl std::fmt::Debug for CredentialRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredentialRow")
+            .field("id", &self.id)
+            .field("workspace_id", &self.workspace_id)
+            .field("provider", &self.provider)
+            .field("name", &self.name)
+            .field("status", &self.status)
+            .field("enabled", &self.enabled)
+            .field("revision", &self.revision)
+            .field("envelope", &format_args!("[{} bytes]", self.envelope.len()))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which credentials a list returns. `name_contains` is matched against `name_key`.
+#[derive(Debug, Clone, Default)]
+pub struct CredentialFilter {
+    pub provider: Option<String>,
+    pub status: Option<String>,
+    pub enabled: Option<bool>,
+    pub name_contains: Option<String>,
+}
+
+/// Persistence for everything Latchkey keeps. Every credential query is scoped by workspace.
+/// One implementation per backend; core depends only on this trait.
+#[async_trait]
+pub trait Repository: Send + Sync + 'static {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+
+    async fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    async fn set_meta(&self, key: &str, value: &[u8]) -> Result<()>;
+
+    async fn insert_workspace(&self, row: &WorkspaceRow) -> Result<()>;
+    async fn workspace_by_slug(&self, slug: &str) -> Result<Option<WorkspaceRow>>;
+    async fn list_workspaces(&self) -> Result<Vec<WorkspaceRow>>;
+
+    async fn insert_credential(&self, row: &CredentialRow) -> Result<()>;
+    async fn get_credential(&self, workspace_id: &str, id: &str) -> Result<Option<CredentialRow>>;
+    async fn credential_by_name(&self, workspace_id: &str, name_key: &str) -> Result<Option<CredentialRow>>;
+    /// Credentials ordered by id, after the cursor `after` (an id), at most `limit`.
+    async fn list_credentials(
+        &self,
+        workspace_id: &str,
+        filter: &CredentialFilter,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<CredentialRow>>;
+    /// Replace the row if its stored revision is still `expected_revision`; else `Conflict`
+    /// (or `NotFound` when it is gone).
+    async fn update_credential(&self, row: &CredentialRow, expected_revision: i64) -> Result<()>;
+    /// Delete the row; with `expected_revision`, only if it is still at that revision (else `Conflict`).
+    async fn delete_credential(&self, workspace_id: &str, id: &str, expected_revision: Option<i64>) -> Result<()>;
+
+    /// How many credentials there are in all workspaces.
+    async fn count_credentials(&self) -> Result<u64>;
+    /// How many envelopes each master key wraps.
+    async fn envelope_key_counts(&self) -> Result<Vec<(String, u64)>>;
+}
+
+/// Where the data lives: a SQLite file (from a data directory or a `sqlite://` URL).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    Sqlite(PathBuf),
+}
+
+impl Location {
+    /// Choose the backend from a database URL, or the embedded SQLite file of a data directory.
+    /// An unknown scheme is refused with a message that says which are known.
+    pub fn resolve(database_url: Option<&str>, data_dir: &Path) -> Result<Location> {
+        match database_url {
+            None => Ok(Location::Sqlite(data_dir.join(SQLITE_FILE))),
+            Some(url) => {
+                if let Some(path) = url.strip_prefix("sqlite://") {
+                    let path = path.split('?').next().unwrap_or_default();
+                    if path.is_empty() {
+                        return Err(StoreError::Open("the sqlite:// URL names no file; write sqlite:///path/to/latchkey.db".to_owned()));
+                    }
+                    return Ok(Location::Sqlite(PathBuf::from(path)));
+                }
+                let scheme = url.split_once("://").map(|(s, _)| s).unwrap_or("(none)");
+                Err(StoreError::Open(format!(
+                    "the database URL's scheme `{scheme}` is not supported; use sqlite:///path/to/latchkey.db, or leave the URL out to use the data directory"
+                )))
+            }
+        }
+    }
+
+    /// Whether no database exists here yet.
+    pub fn is_new(&self) -> bool {
+        match self {
+            Location::Sqlite(path) => !path.exists(),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Location::Sqlite(path) => format!("SQLite database {}", path.display()),
+        }
+    }
+}
+
+/// Open (creating if needed) the store at `location` and apply its migrations.
+pub async fn open(location: &Location) -> Result<Arc<dyn Repository>> {
+    match location {
+        Location::Sqlite(path) => Ok(Arc::new(SqliteStore::open(path).await?)),
+    }
+}

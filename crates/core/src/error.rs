@@ -1,0 +1,166 @@
+//! Every way an operation can fail, named so that a user knows what to do. No variant ever holds a
+//! secret: provider messages are scrubbed of the credential's values before they get here.
+
+use latchkey_catalog::FieldError;
+
+/// The broad class of a failure: decides the CLI's exit code and the API's HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The input is wrong; nothing changed (exit 2 / 400 or 422).
+    Invalid,
+    NotFound,
+    /// A unique rule or a stale revision; nothing changed (exit 1 / 409 or 412).
+    Conflict,
+    /// The provider refused the credential (exit 1 / 422).
+    Rejected,
+    /// The provider could not be asked (exit 1 / 502).
+    Unavailable,
+    /// The credential is disabled (exit 1 / 409).
+    Refused,
+    /// Start-up or configuration problem (exit 1).
+    Setup,
+    /// Something inside Latchkey failed (exit 1 / 500); details only in the log.
+    Internal,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    #[error("unknown provider `{given}`; known providers: {}", .known.join(", "))]
+    UnknownProvider { given: String, known: Vec<String> },
+
+    #[error("{0}")]
+    InvalidField(#[from] FieldError),
+
+    #[error("the credential name {0}")]
+    InvalidName(String),
+
+    #[error("the description is {0}")]
+    InvalidDescription(String),
+
+    #[error("the workspace name `{slug}` {reason}")]
+    InvalidWorkspace { slug: String, reason: String },
+
+    #[error("a credential named `{name}` already exists in this workspace; choose another name or rename the existing one")]
+    DuplicateName { name: String },
+
+    #[error("a workspace named `{slug}` already exists")]
+    DuplicateWorkspace { slug: String },
+
+    #[error("no credential `{reference}` in workspace `{workspace}`; `latchkey credentials list` shows them")]
+    CredentialNotFound { workspace: String, reference: String },
+
+    #[error("no workspace `{slug}`; `latchkey workspaces list` shows them")]
+    WorkspaceNotFound { slug: String },
+
+    #[error("the credential was changed by someone else since you read it; read it again and retry")]
+    StaleRevision,
+
+    #[error("{provider} rejected the credential (HTTP {status}). {hint}{} Check: {}.", provider_message.as_ref().map(|m| format!(" {provider} said: {m}.")).unwrap_or_default(), .fields.join(", "))]
+    ProviderRejected {
+        provider: String,
+        status: u16,
+        /// The keys of the fields to check.
+        field_keys: Vec<String>,
+        /// Their labels, for messages.
+        fields: Vec<String>,
+        hint: String,
+        provider_message: Option<String>,
+    },
+
+    #[error("{provider} could not be reached to verify the credential ({reason}). Nothing was saved. Try again later, or save it without verifying (CLI: --no-verify, API: ?verify=false); it is then marked unverified.")]
+    ProviderUnreachable { provider: String, reason: String },
+
+    #[error("the credential `{name}` is disabled; enable it first")]
+    CredentialDisabled { name: String },
+
+    #[error("{0}")]
+    MasterKeyMissing(String),
+
+    #[error("{0}")]
+    MasterKeyWrong(String),
+
+    #[error("{0}")]
+    Setup(String),
+
+    #[error("the stored secret of credential `{credential}` could not be opened: {source}")]
+    Vault {
+        credential: String,
+        #[source]
+        source: latchkey_vault::VaultError,
+    },
+
+    #[error("the database is unavailable; try again shortly")]
+    StoreUnavailable(String),
+
+    #[error("an internal error occurred")]
+    Internal(String),
+}
+
+impl CoreError {
+    pub fn kind(&self) -> ErrorKind {
+        use CoreError::*;
+        match self {
+            UnknownProvider { .. } | InvalidField(_) | InvalidName(_) | InvalidDescription(_) | InvalidWorkspace { .. } => {
+                ErrorKind::Invalid
+            }
+            CredentialNotFound { .. } | WorkspaceNotFound { .. } => ErrorKind::NotFound,
+            DuplicateName { .. } | DuplicateWorkspace { .. } | StaleRevision => ErrorKind::Conflict,
+            ProviderRejected { .. } => ErrorKind::Rejected,
+            ProviderUnreachable { .. } | StoreUnavailable(_) => ErrorKind::Unavailable,
+            CredentialDisabled { .. } => ErrorKind::Refused,
+            MasterKeyMissing(_) | MasterKeyWrong(_) | Setup(_) => ErrorKind::Setup,
+            Vault { .. } | Internal(_) => ErrorKind::Internal,
+        }
+    }
+
+    /// A stable, machine-readable code.
+    pub fn code(&self) -> &'static str {
+        use CoreError::*;
+        match self {
+            UnknownProvider { .. } => "unknown_provider",
+            InvalidField(FieldError::Unknown { .. }) => "unknown_field",
+            InvalidField(FieldError::Missing { .. }) => "missing_field",
+            InvalidField(FieldError::Invalid { .. }) => "invalid_field",
+            InvalidName(_) => "invalid_name",
+            InvalidDescription(_) => "invalid_description",
+            InvalidWorkspace { .. } => "invalid_workspace",
+            DuplicateName { .. } => "duplicate_name",
+            DuplicateWorkspace { .. } => "duplicate_workspace",
+            CredentialNotFound { .. } => "credential_not_found",
+            WorkspaceNotFound { .. } => "workspace_not_found",
+            StaleRevision => "stale_revision",
+            ProviderRejected { .. } => "provider_rejected",
+            ProviderUnreachable { .. } => "provider_unreachable",
+            CredentialDisabled { .. } => "credential_disabled",
+            MasterKeyMissing(_) => "master_key_missing",
+            MasterKeyWrong(_) => "master_key_wrong",
+            Setup(_) => "setup",
+            Vault { .. } => "secret_unreadable",
+            StoreUnavailable(_) => "store_unavailable",
+            Internal(_) => "internal",
+        }
+    }
+
+    /// The input field at fault, where there is one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            CoreError::InvalidField(e) => Some(e.field()),
+            CoreError::InvalidName(_) | CoreError::DuplicateName { .. } => Some("name"),
+            CoreError::InvalidDescription(_) => Some("description"),
+            CoreError::UnknownProvider { .. } => Some("provider"),
+            CoreError::ProviderRejected { field_keys, .. } => field_keys.first().map(String::as_str),
+            _ => None,
+        }
+    }
+}
+
+impl From<latchkey_store::StoreError> for CoreError {
+    fn from(e: latchkey_store::StoreError) -> Self {
+        match e {
+            latchkey_store::StoreError::Unavailable(m) => CoreError::StoreUnavailable(m),
+            other => CoreError::Internal(other.to_string()),
+        }
+    }
+}
+
+pub type Result<T, E = CoreError> = std::result::Result<T, E>;

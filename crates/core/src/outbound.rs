@@ -1,0 +1,314 @@
+//! The one hardened outbound HTTP client, used for verification (and later the proxy and pulls).
+//!
+//! - connect and total timeouts, a fixed User-Agent;
+//! - `HTTP(S)_PROXY` from the environment is ignored;
+//! - redirects are never followed (so credentials never ride one);
+//! - only `https`, or `http` to a host the operator configured;
+//! - every address a name resolves to is checked, and the connection goes to the checked
+//!   address: loopback, private, link-local, metadata and other non-global addresses are refused
+//!   unless the host is one the operator configured (a base URL override).
+
+use latchkey_catalog::OutboundRequest;
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use secrecy::ExposeSecret;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const USER_AGENT: &str = concat!("latchkey/", env!("CARGO_PKG_VERSION"));
+
+/// The largest answer body verification reads.
+const MAX_BODY: usize = 1 << 20;
+
+#[derive(Debug, Clone)]
+pub struct OutboundConfig {
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+}
+
+impl Default for OutboundConfig {
+    fn default() -> Self {
+        OutboundConfig {
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Why a request was not answered. Never holds a URL (it may carry a query secret) or a header.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum OutboundError {
+    #[error("refused by the address guard: {0}")]
+    Refused(String),
+    #[error("no answer within {0} s")]
+    Timeout(u64),
+    #[error("could not connect: {0}")]
+    Connect(String),
+    #[error("the exchange failed: {0}")]
+    Other(String),
+}
+
+/// A provider's answer, read in full (up to 1 MiB).
+#[derive(Debug)]
+pub struct OutboundResponse {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl OutboundResponse {
+    pub fn json(&self) -> Option<serde_json::Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+}
+
+/// Host names the operator configured, as patterns: `*` stands for one DNS label (from a
+/// `{field}` placeholder in an overridden base URL).
+#[derive(Debug, Clone, Default)]
+pub struct TrustedHosts(Vec<Vec<String>>);
+
+impl TrustedHosts {
+    pub fn add_template_host(&mut self, host_template: &str) {
+        let labels = host_template
+            .split('.')
+            .map(|l| if l.starts_with('{') && l.ends_with('}') { "*".to_owned() } else { l.to_ascii_lowercase() })
+            .collect();
+        self.0.push(labels);
+    }
+
+    pub fn contains(&self, host: &str) -> bool {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        let labels: Vec<&str> = host.split('.').collect();
+        self.0.iter().any(|pattern| {
+            pattern.len() == labels.len() && pattern.iter().zip(&labels).all(|(p, l)| p == "*" || p == l)
+        })
+    }
+}
+
+#[derive(Clone)]
+pub struct Outbound {
+    client: reqwest::Client,
+    trusted: Arc<TrustedHosts>,
+    config: OutboundConfig,
+}
+
+impl Outbound {
+    pub fn new(config: OutboundConfig, trusted: TrustedHosts) -> Result<Outbound, OutboundError> {
+        let trusted = Arc::new(trusted);
+        let client = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .dns_resolver(Arc::new(GuardedResolver {
+                trusted: Arc::clone(&trusted),
+            }))
+            .build()
+            .map_err(|e| OutboundError::Other(e.without_url().to_string()))?;
+        Ok(Outbound { client, trusted, config })
+    }
+
+    pub fn config(&self) -> &OutboundConfig {
+        &self.config
+    }
+
+    /// Send a rendered request after checking its scheme and, for an address literal, the address.
+    pub async fn send(&self, request: &OutboundRequest) -> Result<OutboundResponse, OutboundError> {
+        let url = request.url();
+        let host = url.host_str().unwrap_or_default();
+        let trusted = request.trusted_host || self.trusted.contains(host);
+        match url.scheme() {
+            "https" => {}
+            "http" if trusted => {}
+            "http" => return Err(OutboundError::Refused("plain http is allowed only to a host the operator configured".to_owned())),
+            other => return Err(OutboundError::Refused(format!("the scheme {other} is never used"))),
+        }
+        if let Some(ip) = literal_address(url) {
+            if !trusted && !is_global(ip) {
+                return Err(OutboundError::Refused(format!("{ip} is not a public address")));
+            }
+        }
+        let method = reqwest::Method::from_bytes(request.method.as_bytes())
+            .map_err(|_| OutboundError::Other("invalid method".to_owned()))?;
+        let mut builder = self.client.request(method, url.clone());
+        for (name, value) in &request.headers {
+            let mut value = reqwest::header::HeaderValue::from_str(value.expose_secret())
+                .map_err(|_| OutboundError::Other(format!("the value for header {name} is not a valid header value")))?;
+            value.set_sensitive(true);
+            builder = builder.header(name.as_str(), value);
+        }
+        let response = builder.send().await.map_err(|e| self.classify(e))?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let mut body = Vec::new();
+        let mut response = response;
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.classify(e))? {
+            let room = MAX_BODY.saturating_sub(body.len());
+            body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if room <= chunk.len() {
+                break;
+            }
+        }
+        Ok(OutboundResponse { status, headers, body })
+    }
+
+    fn classify(&self, e: reqwest::Error) -> OutboundError {
+        let e = e.without_url();
+        if e.is_timeout() {
+            return OutboundError::Timeout(self.config.timeout.as_secs().max(1));
+        }
+        // The guard's refusal arrives as a connect error whose source is our message.
+        let mut source: Option<&dyn std::error::Error> = Some(&e);
+        while let Some(err) = source {
+            if let Some(refused) = err.downcast_ref::<GuardRefusal>() {
+                return OutboundError::Refused(refused.0.clone());
+            }
+            source = err.source();
+        }
+        if e.is_connect() {
+            let detail = std::error::Error::source(&e)
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "connection failed".to_owned());
+            return OutboundError::Connect(detail);
+        }
+        OutboundError::Other(e.to_string())
+    }
+}
+
+fn literal_address(url: &url::Url) -> Option<IpAddr> {
+    match url.host()? {
+        url::Host::Ipv4(ip) => Some(IpAddr::V4(ip)),
+        url::Host::Ipv6(ip) => Some(IpAddr::V6(ip)),
+        url::Host::Domain(_) => None,
+    }
+}
+
+#[derive(Debug)]
+struct GuardRefusal(String);
+
+impl std::fmt::Display for GuardRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for GuardRefusal {}
+
+/// Resolves a name and keeps only the addresses the guard allows; the client connects to exactly
+/// these, so a second DNS answer (rebinding) cannot slip past the check.
+struct GuardedResolver {
+    trusted: Arc<TrustedHosts>,
+}
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let trusted = self.trusted.contains(name.as_str());
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let allowed: Vec<SocketAddr> = found.iter().copied().filter(|a| trusted || is_global(a.ip())).collect();
+            if allowed.is_empty() {
+                let err: Box<dyn std::error::Error + Send + Sync> = Box::new(GuardRefusal(format!(
+                    "{host} resolves only to addresses that are not public (loopback, private, link-local or reserved)"
+                )));
+                return Err(err);
+            }
+            let addrs: Addrs = Box::new(allowed.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
+/// Whether an address is publicly routable: not loopback, private, link-local (cloud metadata),
+/// shared (100.64/10), unspecified, documentation, benchmarking, multicast or reserved.
+pub fn is_global(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_global_v4(v4),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_global_v4(v4);
+            }
+            is_global_v6(v6)
+        }
+    }
+}
+
+fn is_global_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    !(ip.is_unspecified()
+        || ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        || ip.is_broadcast()
+        || ip.is_documentation()
+        || ip.is_multicast()
+        || a == 0
+        || (a == 100 && (b & 0b1100_0000) == 64)
+        || (a == 192 && b == 0 && c == 0)
+        || (a == 198 && (b & 0xfe) == 18)
+        || a >= 240)
+}
+
+fn is_global_v6(ip: Ipv6Addr) -> bool {
+    let s = ip.segments();
+    !(ip.is_unspecified()
+        || ip.is_loopback()
+        || ip.is_multicast()
+        || (s[0] & 0xfe00) == 0xfc00
+        || (s[0] & 0xffc0) == 0xfe80
+        || (s[0] & 0xffc0) == 0xfec0
+        || (s[0] == 0x2001 && s[1] == 0x0db8)
+        || (s[0] == 0x0064 && s[1] == 0xff9b)
+        || (s[0] == 0x2002)
+        || (s[0] == 0x2001 && s[1] == 0)
+        || ip.to_ipv4().is_some_and(|v4| s[0..6] == [0, 0, 0, 0, 0, 0] && !is_global_v4(v4)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_global_addresses_are_refused() {
+        for bad in [
+            "127.0.0.1",
+            "127.1.2.3",
+            "10.0.0.1",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "100.127.255.255",
+            "0.0.0.0",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "fe80::1",
+            "fc00::1",
+            "fd12:3456::1",
+            "2001:db8::1",
+            "ff02::1",
+        ] {
+            assert!(!is_global(bad.parse().unwrap()), "{bad}");
+        }
+        for good in ["8.8.8.8", "1.1.1.1", "172.32.0.1", "100.128.0.1", "2606:4700::1111", "::ffff:8.8.8.8"] {
+            assert!(is_global(good.parse().unwrap()), "{good}");
+        }
+    }
+
+    #[test]
+    fn trusted_host_patterns() {
+        let mut t = TrustedHosts::default();
+        t.add_template_host("{subdomain}.{region}.gateway.internal");
+        t.add_template_host("127.0.0.1");
+        assert!(t.contains("acme.uc1.gateway.internal"));
+        assert!(t.contains("127.0.0.1"));
+        assert!(!t.contains("gateway.internal"));
+        assert!(!t.contains("a.b.c.gateway.internal"));
+        assert!(!t.contains("acme.uc1.gateway.internal.evil.com"));
+    }
+}

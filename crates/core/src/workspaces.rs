@@ -1,0 +1,53 @@
+//! Workspaces: the tenants. Nothing crosses them.
+
+use crate::error::{CoreError, Result};
+use crate::model::{Actor, Timestamp, Workspace, WorkspaceSlug};
+use crate::Latchkey;
+use latchkey_store::{StoreError, WorkspaceRow};
+
+impl Latchkey {
+    pub async fn list_workspaces(&self) -> Result<Vec<Workspace>> {
+        Ok(self.repo.list_workspaces().await?.iter().map(view).collect())
+    }
+
+    pub async fn create_workspace(&self, actor: &Actor, slug: &str) -> Result<Workspace> {
+        let slug = WorkspaceSlug::parse(slug)?;
+        let row = WorkspaceRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            slug: slug.as_str().to_owned(),
+            created_at: Timestamp::now().millis(),
+        };
+        self.repo.insert_workspace(&row).await.map_err(|e| match e {
+            StoreError::Duplicate => CoreError::DuplicateWorkspace { slug: row.slug.clone() },
+            other => other.into(),
+        })?;
+        tracing::info!(actor = ?actor, workspace = %row.slug, "workspace created");
+        Ok(view(&row))
+    }
+
+    /// Create the workspace if it does not exist yet.
+    pub(crate) async fn ensure_workspace(&self, slug: &str) -> Result<()> {
+        if self.repo.workspace_by_slug(slug).await?.is_none() {
+            match self.create_workspace(&Actor::Operator, slug).await {
+                Ok(_) | Err(CoreError::DuplicateWorkspace { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn workspace_row(&self, slug: &str) -> Result<WorkspaceRow> {
+        self.repo
+            .workspace_by_slug(slug)
+            .await?
+            .ok_or_else(|| CoreError::WorkspaceNotFound { slug: slug.chars().take(80).collect() })
+    }
+}
+
+fn view(row: &WorkspaceRow) -> Workspace {
+    Workspace {
+        id: row.id.clone(),
+        slug: row.slug.clone(),
+        created_at: Timestamp(row.created_at),
+    }
+}

@@ -1,0 +1,314 @@
+//! The embedded SQLite backend: WAL, foreign keys, a busy timeout, migrations at open.
+
+use crate::{CredentialFilter, CredentialRow, Repository, Result, StoreError, WorkspaceRow};
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row, Sqlite};
+use std::path::Path;
+use std::time::Duration;
+
+static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    pub async fn open(path: &Path) -> Result<SqliteStore> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Open(format!("cannot create the data directory {}: {e}", dir.display())))?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::Open(format!("cannot open the SQLite database {}: {e}", path.display())))?;
+        MIGRATIONS
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Open(format!("cannot migrate the SQLite database {}: {e}", path.display())))?;
+        Ok(SqliteStore { pool })
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+fn db_error(e: sqlx::Error) -> StoreError {
+    match e {
+        sqlx::Error::Database(ref db) if db.is_unique_violation() => StoreError::Duplicate,
+        sqlx::Error::RowNotFound => StoreError::NotFound,
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => StoreError::Unavailable(e.to_string()),
+        other => StoreError::Database(other.to_string()),
+    }
+}
+
+macro_rules! credential_columns {
+    () => {
+        "id, workspace_id, provider, name, name_key, description, settings, secret_hints, envelope, key_id, \
+         status, status_reason, enabled, verified_at, identity, last_used_at, revision, created_at, updated_at"
+    };
+}
+
+fn credential(row: &SqliteRow) -> CredentialRow {
+    CredentialRow {
+        id: row.get("id"),
+        workspace_id: row.get("workspace_id"),
+        provider: row.get("provider"),
+        name: row.get("name"),
+        name_key: row.get("name_key"),
+        description: row.get("description"),
+        settings: row.get("settings"),
+        secret_hints: row.get("secret_hints"),
+        envelope: row.get("envelope"),
+        key_id: row.get("key_id"),
+        status: row.get("status"),
+        status_reason: row.get("status_reason"),
+        enabled: row.get::<i64, _>("enabled") != 0,
+        verified_at: row.get("verified_at"),
+        identity: row.get("identity"),
+        last_used_at: row.get("last_used_at"),
+        revision: row.get("revision"),
+        created_at: row.get("created_at"),
+        updated_at: row.get("updated_at"),
+    }
+}
+
+#[async_trait]
+impl Repository for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)
+    }
+
+    async fn set_meta(&self, key: &str, value: &[u8]) -> Result<()> {
+        sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn insert_workspace(&self, row: &WorkspaceRow) -> Result<()> {
+        sqlx::query("INSERT INTO workspaces (id, slug, created_at) VALUES (?, ?, ?)")
+            .bind(&row.id)
+            .bind(&row.slug)
+            .bind(row.created_at)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn workspace_by_slug(&self, slug: &str) -> Result<Option<WorkspaceRow>> {
+        let row = sqlx::query("SELECT id, slug, created_at FROM workspaces WHERE slug = ?")
+            .bind(slug)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(row.map(|r| WorkspaceRow {
+            id: r.get("id"),
+            slug: r.get("slug"),
+            created_at: r.get("created_at"),
+        }))
+    }
+
+    async fn list_workspaces(&self) -> Result<Vec<WorkspaceRow>> {
+        let rows = sqlx::query("SELECT id, slug, created_at FROM workspaces ORDER BY slug")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(rows
+            .iter()
+            .map(|r| WorkspaceRow {
+                id: r.get("id"),
+                slug: r.get("slug"),
+                created_at: r.get("created_at"),
+            })
+            .collect())
+    }
+
+    async fn insert_credential(&self, c: &CredentialRow) -> Result<()> {
+        sqlx::query(concat!(
+            "INSERT INTO credentials (",
+            credential_columns!(),
+            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(&c.id)
+        .bind(&c.workspace_id)
+        .bind(&c.provider)
+        .bind(&c.name)
+        .bind(&c.name_key)
+        .bind(&c.description)
+        .bind(&c.settings)
+        .bind(&c.secret_hints)
+        .bind(&c.envelope)
+        .bind(&c.key_id)
+        .bind(&c.status)
+        .bind(&c.status_reason)
+        .bind(i64::from(c.enabled))
+        .bind(c.verified_at)
+        .bind(&c.identity)
+        .bind(c.last_used_at)
+        .bind(c.revision)
+        .bind(c.created_at)
+        .bind(c.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn get_credential(&self, workspace_id: &str, id: &str) -> Result<Option<CredentialRow>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            credential_columns!(),
+            " FROM credentials WHERE workspace_id = ? AND id = ?"
+        ))
+        .bind(workspace_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(row.as_ref().map(credential))
+    }
+
+    async fn credential_by_name(&self, workspace_id: &str, name_key: &str) -> Result<Option<CredentialRow>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            credential_columns!(),
+            " FROM credentials WHERE workspace_id = ? AND name_key = ?"
+        ))
+        .bind(workspace_id)
+        .bind(name_key)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(row.as_ref().map(credential))
+    }
+
+    async fn list_credentials(
+        &self,
+        workspace_id: &str,
+        filter: &CredentialFilter,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<CredentialRow>> {
+        let mut q: QueryBuilder<Sqlite> =
+            QueryBuilder::new(concat!("SELECT ", credential_columns!(), " FROM credentials WHERE workspace_id = "));
+        q.push_bind(workspace_id);
+        if let Some(provider) = &filter.provider {
+            q.push(" AND provider = ").push_bind(provider);
+        }
+        if let Some(status) = &filter.status {
+            q.push(" AND status = ").push_bind(status);
+        }
+        if let Some(enabled) = filter.enabled {
+            q.push(" AND enabled = ").push_bind(i64::from(enabled));
+        }
+        if let Some(text) = &filter.name_contains {
+            q.push(" AND instr(name_key, ").push_bind(text).push(") > 0");
+        }
+        if let Some(after) = after {
+            q.push(" AND id > ").push_bind(after);
+        }
+        q.push(" ORDER BY id LIMIT ").push_bind(i64::from(limit));
+        let rows = q.build().fetch_all(&self.pool).await.map_err(db_error)?;
+        Ok(rows.iter().map(credential).collect())
+    }
+
+    async fn update_credential(&self, c: &CredentialRow, expected_revision: i64) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE credentials SET provider = ?, name = ?, name_key = ?, description = ?, settings = ?, \
+             secret_hints = ?, envelope = ?, key_id = ?, status = ?, status_reason = ?, enabled = ?, \
+             verified_at = ?, identity = ?, last_used_at = ?, revision = ?, updated_at = ? \
+             WHERE workspace_id = ? AND id = ? AND revision = ?",
+        )
+        .bind(&c.provider)
+        .bind(&c.name)
+        .bind(&c.name_key)
+        .bind(&c.description)
+        .bind(&c.settings)
+        .bind(&c.secret_hints)
+        .bind(&c.envelope)
+        .bind(&c.key_id)
+        .bind(&c.status)
+        .bind(&c.status_reason)
+        .bind(i64::from(c.enabled))
+        .bind(c.verified_at)
+        .bind(&c.identity)
+        .bind(c.last_used_at)
+        .bind(c.revision)
+        .bind(c.updated_at)
+        .bind(&c.workspace_id)
+        .bind(&c.id)
+        .bind(expected_revision)
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?;
+        if done.rows_affected() == 1 {
+            return Ok(());
+        }
+        match self.get_credential(&c.workspace_id, &c.id).await? {
+            Some(_) => Err(StoreError::Conflict),
+            None => Err(StoreError::NotFound),
+        }
+    }
+
+    async fn delete_credential(&self, workspace_id: &str, id: &str, expected_revision: Option<i64>) -> Result<()> {
+        let done = sqlx::query(
+            "DELETE FROM credentials WHERE workspace_id = ? AND id = ? AND (? IS NULL OR revision = ?)",
+        )
+        .bind(workspace_id)
+        .bind(id)
+        .bind(expected_revision)
+        .bind(expected_revision)
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?;
+        if done.rows_affected() == 1 {
+            return Ok(());
+        }
+        match self.get_credential(workspace_id, id).await? {
+            Some(_) => Err(StoreError::Conflict),
+            None => Err(StoreError::NotFound),
+        }
+    }
+
+    async fn count_credentials(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM credentials")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(n as u64)
+    }
+
+    async fn envelope_key_counts(&self) -> Result<Vec<(String, u64)>> {
+        let rows = sqlx::query("SELECT key_id, count(*) AS n FROM credentials GROUP BY key_id ORDER BY key_id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get::<String, _>("key_id"), r.get::<i64, _>("n") as u64))
+            .collect())
+    }
+}
