@@ -1,10 +1,12 @@
 //! The credential operations: create-and-verify, list, show, rename, describe, replace secrets,
 //! verify, disable, enable, delete. Every rule about credentials lives here.
 
-use crate::error::{CoreError, Result};
-use crate::model::{Actor, Credential, CredentialName, SecretFieldView, Status, Timestamp, parse_description};
-use crate::verify::{Values, Verification};
 use crate::Latchkey;
+use crate::error::{CoreError, Result};
+use crate::model::{
+    Actor, Credential, CredentialName, SecretFieldView, Status, Timestamp, parse_description,
+};
+use crate::verify::{Values, Verification};
 use latchkey_catalog::Provider;
 use latchkey_store::{CredentialFilter, CredentialRow, StoreError, WorkspaceRow};
 use latchkey_vault::{Binding, Secret, SecretFields};
@@ -77,8 +79,15 @@ impl Latchkey {
         let description = parse_description(new.description.as_deref().unwrap_or(""))?;
         let (settings, secrets) = split_fields(provider, new.fields);
         check_fields(provider, &settings, &secrets)?;
-        if self.repo.credential_by_name(&ws.id, &name.key()).await?.is_some() {
-            return Err(CoreError::DuplicateName { name: name.as_str().to_owned() });
+        if self
+            .repo
+            .credential_by_name(&ws.id, &name.key())
+            .await?
+            .is_some()
+        {
+            return Err(CoreError::DuplicateName {
+                name: name.as_str().to_owned(),
+            });
         }
 
         let now = Timestamp::now();
@@ -117,16 +126,25 @@ impl Latchkey {
             created_at: now.millis(),
             updated_at: now.millis(),
         };
-        self.repo.insert_credential(&row).await.map_err(|e| match e {
-            StoreError::Duplicate => CoreError::DuplicateName { name: row.name.clone() },
-            other => other.into(),
-        })?;
+        self.repo
+            .insert_credential(&row)
+            .await
+            .map_err(|e| match e {
+                StoreError::Duplicate => CoreError::DuplicateName {
+                    name: row.name.clone(),
+                },
+                other => other.into(),
+            })?;
         tracing::info!(actor = ?actor, workspace = %ws.slug, credential = %row.id, provider = %row.provider, status, "credential created");
         self.view(&ws, &row)
     }
 
     /// A page of a workspace's credentials, in creation order.
-    pub async fn list_credentials(&self, workspace: &str, query: &ListQuery) -> Result<Page<Credential>> {
+    pub async fn list_credentials(
+        &self,
+        workspace: &str,
+        query: &ListQuery,
+    ) -> Result<Page<Credential>> {
         let ws = self.workspace_row(workspace).await?;
         if let Some(provider) = &query.provider {
             self.provider(provider)?;
@@ -134,9 +152,17 @@ impl Latchkey {
         let limit = query.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
         let filter = CredentialFilter {
             provider: query.provider.clone(),
-            status: query.status.filter(|s| *s != Status::Disabled).map(|s| s.as_str().to_owned()),
+            status: query
+                .status
+                .filter(|s| *s != Status::Disabled)
+                .map(|s| s.as_str().to_owned()),
             enabled: query.status.map(|s| s != Status::Disabled),
-            name_contains: query.name_contains.as_deref().map(str::trim).filter(|q| !q.is_empty()).map(str::to_lowercase),
+            name_contains: query
+                .name_contains
+                .as_deref()
+                .map(str::trim)
+                .filter(|q| !q.is_empty())
+                .map(str::to_lowercase),
         };
         let rows = self
             .repo
@@ -148,7 +174,11 @@ impl Latchkey {
             .take(limit as usize)
             .map(|row| self.view(&ws, row))
             .collect::<Result<Vec<_>>>()?;
-        let next = if more { items.last().map(|c| c.id.clone()) } else { None };
+        let next = if more {
+            items.last().map(|c| c.id.clone())
+        } else {
+            None
+        };
         Ok(Page { items, next })
     }
 
@@ -168,11 +198,18 @@ impl Latchkey {
         expected_revision: Option<i64>,
     ) -> Result<Credential> {
         let name = CredentialName::parse(new_name)?;
-        self.change(actor, workspace, reference, expected_revision, "renamed", |row| {
-            row.name = name.as_str().to_owned();
-            row.name_key = name.key();
-            Ok(())
-        })
+        self.change(
+            actor,
+            workspace,
+            reference,
+            expected_revision,
+            "renamed",
+            |row| {
+                row.name = name.as_str().to_owned();
+                row.name_key = name.key();
+                Ok(())
+            },
+        )
         .await
     }
 
@@ -185,10 +222,17 @@ impl Latchkey {
         expected_revision: Option<i64>,
     ) -> Result<Credential> {
         let description = parse_description(description)?;
-        self.change(actor, workspace, reference, expected_revision, "described", |row| {
-            row.description = description.clone();
-            Ok(())
-        })
+        self.change(
+            actor,
+            workspace,
+            reference,
+            expected_revision,
+            "described",
+            |row| {
+                row.description = description.clone();
+                Ok(())
+            },
+        )
         .await
     }
 
@@ -199,10 +243,17 @@ impl Latchkey {
         reference: &str,
         expected_revision: Option<i64>,
     ) -> Result<Credential> {
-        self.change(actor, workspace, reference, expected_revision, "disabled", |row| {
-            row.enabled = false;
-            Ok(())
-        })
+        self.change(
+            actor,
+            workspace,
+            reference,
+            expected_revision,
+            "disabled",
+            |row| {
+                row.enabled = false;
+                Ok(())
+            },
+        )
         .await
     }
 
@@ -213,10 +264,17 @@ impl Latchkey {
         reference: &str,
         expected_revision: Option<i64>,
     ) -> Result<Credential> {
-        self.change(actor, workspace, reference, expected_revision, "enabled", |row| {
-            row.enabled = true;
-            Ok(())
-        })
+        self.change(
+            actor,
+            workspace,
+            reference,
+            expected_revision,
+            "enabled",
+            |row| {
+                row.enabled = true;
+                Ok(())
+            },
+        )
         .await
     }
 
@@ -239,11 +297,17 @@ impl Latchkey {
         let mut secrets = self.open(&row)?;
         let (new_settings, new_secrets) = split_fields(provider, fields);
         if new_settings.is_empty() && new_secrets.is_empty() {
-            return Err(CoreError::InvalidField(latchkey_catalog::FieldError::Missing {
-                field: provider.secret_fields().next().map(|f| f.key.clone()).unwrap_or_default(),
-                label: "A new value".to_owned(),
-                help: "Give at least one field to replace.".to_owned(),
-            }));
+            return Err(CoreError::InvalidField(
+                latchkey_catalog::FieldError::Missing {
+                    field: provider
+                        .secret_fields()
+                        .next()
+                        .map(|f| f.key.clone())
+                        .unwrap_or_default(),
+                    label: "A new value".to_owned(),
+                    help: "Give at least one field to replace.".to_owned(),
+                },
+            ));
         }
         settings.extend(new_settings);
         secrets.extend(new_secrets);
@@ -255,7 +319,10 @@ impl Latchkey {
                 updated.status = UNVERIFIED.to_owned();
                 updated.status_reason = None;
             }
-            VerifyMode::Verify => match self.ask_provider(provider, &values_of(&settings, &secrets)).await? {
+            VerifyMode::Verify => match self
+                .ask_provider(provider, &values_of(&settings, &secrets))
+                .await?
+            {
                 Verification::Valid { identity } => {
                     updated.status = ACTIVE.to_owned();
                     updated.status_reason = None;
@@ -267,18 +334,26 @@ impl Latchkey {
         }
         updated.settings = to_json(&settings);
         updated.secret_hints = to_json(&hints(&secrets));
-        self.save(&ws, updated, &secrets, actor, "fields replaced").await
+        self.save(&ws, updated, &secrets, actor, "fields replaced")
+            .await
     }
 
     /// Ask the provider whether the stored credential still works, and record the answer:
     /// valid → `active`; rejected → `invalid` with the reason; unreachable → unchanged.
-    pub async fn verify_credential(&self, actor: &Actor, workspace: &str, reference: &str) -> Result<VerifyReport> {
+    pub async fn verify_credential(
+        &self,
+        actor: &Actor,
+        workspace: &str,
+        reference: &str,
+    ) -> Result<VerifyReport> {
         let ws = self.workspace_row(workspace).await?;
         let row = self.find(&ws, reference).await?;
         let provider = self.provider(&row.provider)?;
         let settings = from_json(&row.settings);
         let secrets = self.open(&row)?;
-        let verification = self.ask_provider(provider, &values_of(&settings, &secrets)).await?;
+        let verification = self
+            .ask_provider(provider, &values_of(&settings, &secrets))
+            .await?;
         let now = Timestamp::now().millis();
         let mut updated = row.clone();
         match &verification {
@@ -290,7 +365,10 @@ impl Latchkey {
             }
             Verification::Rejected(_) => {
                 updated.status = INVALID.to_owned();
-                updated.status_reason = verification.clone().into_error(provider).map(|e| e.to_string());
+                updated.status_reason = verification
+                    .clone()
+                    .into_error(provider)
+                    .map(|e| e.to_string());
                 updated.verified_at = Some(now);
             }
             Verification::Unreachable { .. } => {
@@ -301,7 +379,10 @@ impl Latchkey {
             }
         }
         let credential = self.save(&ws, updated, &secrets, actor, "verified").await?;
-        Ok(VerifyReport { credential, verification })
+        Ok(VerifyReport {
+            credential,
+            verification,
+        })
     }
 
     pub async fn delete_credential(
@@ -326,20 +407,29 @@ impl Latchkey {
     // ----- internals -----
 
     pub(crate) fn provider(&self, id: &str) -> Result<&Provider> {
-        self.catalog.get(id).ok_or_else(|| CoreError::UnknownProvider {
-            given: id.to_owned(),
-            known: self.catalog.ids().into_iter().map(str::to_owned).collect(),
-        })
+        self.catalog
+            .get(id)
+            .ok_or_else(|| CoreError::UnknownProvider {
+                given: id.to_owned(),
+                known: self.catalog.ids().into_iter().map(str::to_owned).collect(),
+            })
     }
 
     async fn find(&self, ws: &WorkspaceRow, reference: &str) -> Result<CredentialRow> {
         let reference = reference.trim();
         if uuid::Uuid::parse_str(reference).is_ok()
-            && let Some(row) = self.repo.get_credential(&ws.id, &reference.to_ascii_lowercase()).await?
+            && let Some(row) = self
+                .repo
+                .get_credential(&ws.id, &reference.to_ascii_lowercase())
+                .await?
         {
             return Ok(row);
         }
-        if let Some(row) = self.repo.credential_by_name(&ws.id, &reference.to_lowercase()).await? {
+        if let Some(row) = self
+            .repo
+            .credential_by_name(&ws.id, &reference.to_lowercase())
+            .await?
+        {
             return Ok(row);
         }
         Err(CoreError::CredentialNotFound {
@@ -365,7 +455,10 @@ impl Latchkey {
         let mut updated = row.clone();
         apply(&mut updated)?;
         if updated.name_key != row.name_key
-            && let Some(other) = self.repo.credential_by_name(&ws.id, &updated.name_key).await?
+            && let Some(other) = self
+                .repo
+                .credential_by_name(&ws.id, &updated.name_key)
+                .await?
             && other.id != row.id
         {
             return Err(CoreError::DuplicateName { name: updated.name });
@@ -397,10 +490,18 @@ impl Latchkey {
         self.view(ws, &row)
     }
 
-    fn write_error(&self, e: StoreError, ws: &WorkspaceRow, reference: &str, name: &str) -> CoreError {
+    fn write_error(
+        &self,
+        e: StoreError,
+        ws: &WorkspaceRow,
+        reference: &str,
+        name: &str,
+    ) -> CoreError {
         match e {
             StoreError::Conflict => CoreError::StaleRevision,
-            StoreError::Duplicate => CoreError::DuplicateName { name: name.to_owned() },
+            StoreError::Duplicate => CoreError::DuplicateName {
+                name: name.to_owned(),
+            },
             StoreError::NotFound => CoreError::CredentialNotFound {
                 workspace: ws.slug.clone(),
                 reference: reference.to_owned(),
@@ -409,7 +510,13 @@ impl Latchkey {
         }
     }
 
-    fn seal(&self, workspace_id: &str, id: &str, revision: i64, secrets: &SecretFields) -> Result<Vec<u8>> {
+    fn seal(
+        &self,
+        workspace_id: &str,
+        id: &str,
+        revision: i64,
+        secrets: &SecretFields,
+    ) -> Result<Vec<u8>> {
         let plain = latchkey_vault::encode_fields(secrets);
         self.keys
             .seal(&Binding::new(workspace_id, id, revision), plain.expose())
@@ -423,7 +530,10 @@ impl Latchkey {
         };
         let plain = self
             .keys
-            .open(&Binding::new(&row.workspace_id, &row.id, row.revision), &row.envelope)
+            .open(
+                &Binding::new(&row.workspace_id, &row.id, row.revision),
+                &row.envelope,
+            )
             .map_err(vault_error)?;
         latchkey_vault::decode_fields(plain.expose()).map_err(vault_error)
     }
@@ -457,13 +567,19 @@ impl Latchkey {
             id: row.id.clone(),
             workspace: ws.slug.clone(),
             provider: row.provider.clone(),
-            provider_name: provider.map(|p| p.name.clone()).unwrap_or_else(|| row.provider.clone()),
+            provider_name: provider
+                .map(|p| p.name.clone())
+                .unwrap_or_else(|| row.provider.clone()),
             name: row.name.clone(),
             description: row.description.clone(),
             settings: from_json(&row.settings),
             secrets,
             status,
-            status_reason: if row.status == INVALID { row.status_reason.clone() } else { None },
+            status_reason: if row.status == INVALID {
+                row.status_reason.clone()
+            } else {
+                None
+            },
             verified_at: row.verified_at.map(Timestamp),
             identity: row.identity.clone(),
             last_used_at: row.last_used_at.map(Timestamp),
@@ -483,7 +599,10 @@ fn check_revision(row: &CredentialRow, expected: Option<i64>) -> Result<()> {
 
 /// Split submitted values into non-secret settings and secrets, per the catalog; empty values
 /// count as absent. Unknown keys go with the settings so that the field check names them.
-fn split_fields(provider: &Provider, fields: BTreeMap<String, Secret>) -> (BTreeMap<String, String>, SecretFields) {
+fn split_fields(
+    provider: &Provider,
+    fields: BTreeMap<String, Secret>,
+) -> (BTreeMap<String, String>, SecretFields) {
     let mut settings = BTreeMap::new();
     let mut secrets = SecretFields::new();
     for (key, value) in fields {
@@ -502,14 +621,21 @@ fn split_fields(provider: &Provider, fields: BTreeMap<String, Secret>) -> (BTree
     (settings, secrets)
 }
 
-fn check_fields(provider: &Provider, settings: &BTreeMap<String, String>, secrets: &SecretFields) -> Result<()> {
+fn check_fields(
+    provider: &Provider,
+    settings: &BTreeMap<String, String>,
+    secrets: &SecretFields,
+) -> Result<()> {
     let values = values_of(settings, secrets);
     provider.check_values(&values.pairs)?;
     Ok(())
 }
 
 fn values_of<'a>(settings: &'a BTreeMap<String, String>, secrets: &'a SecretFields) -> Values<'a> {
-    let mut pairs: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut pairs: Vec<(&str, &str)> = settings
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     pairs.extend(secrets.iter().map(|(k, v)| (k.as_str(), v.expose())));
     Values {
         pairs,

@@ -40,19 +40,28 @@ pub enum CoreError {
     #[error("the workspace name `{slug}` {reason}")]
     InvalidWorkspace { slug: String, reason: String },
 
-    #[error("a credential named `{name}` already exists in this workspace; choose another name or rename the existing one")]
+    #[error(
+        "a credential named `{name}` already exists in this workspace; choose another name or rename the existing one"
+    )]
     DuplicateName { name: String },
 
     #[error("a workspace named `{slug}` already exists")]
     DuplicateWorkspace { slug: String },
 
-    #[error("no credential `{reference}` in workspace `{workspace}`; `latchkey credentials list` shows them")]
-    CredentialNotFound { workspace: String, reference: String },
+    #[error(
+        "no credential `{reference}` in workspace `{workspace}`; `latchkey credentials list` shows them"
+    )]
+    CredentialNotFound {
+        workspace: String,
+        reference: String,
+    },
 
     #[error("no workspace `{slug}`; `latchkey workspaces list` shows them")]
     WorkspaceNotFound { slug: String },
 
-    #[error("the credential was changed by someone else since you read it; read it again and retry")]
+    #[error(
+        "the credential was changed by someone else since you read it; read it again and retry"
+    )]
     StaleRevision,
 
     #[error("{provider} rejected the credential (HTTP {status}). {hint}{} Check: {}.", provider_message.as_ref().map(|m| format!(" {provider} said: {m}.")).unwrap_or_default(), .fields.join(", "))]
@@ -67,7 +76,9 @@ pub enum CoreError {
         provider_message: Option<String>,
     },
 
-    #[error("{provider} could not be reached to verify the credential ({reason}). Nothing was saved. Try again later, or save it without verifying (CLI: --no-verify, API: ?verify=false); it is then marked unverified.")]
+    #[error(
+        "{provider} could not be reached to verify the credential ({reason}). Nothing was saved. Try again later, or save it without verifying (CLI: --no-verify, API: ?verify=false); it is then marked unverified."
+    )]
     ProviderUnreachable { provider: String, reason: String },
 
     #[error("the credential `{name}` is disabled; enable it first")]
@@ -100,9 +111,11 @@ impl CoreError {
     pub fn kind(&self) -> ErrorKind {
         use CoreError::*;
         match self {
-            UnknownProvider { .. } | InvalidField(_) | InvalidName(_) | InvalidDescription(_) | InvalidWorkspace { .. } => {
-                ErrorKind::Invalid
-            }
+            UnknownProvider { .. }
+            | InvalidField(_)
+            | InvalidName(_)
+            | InvalidDescription(_)
+            | InvalidWorkspace { .. } => ErrorKind::Invalid,
             CredentialNotFound { .. } | WorkspaceNotFound { .. } => ErrorKind::NotFound,
             DuplicateName { .. } | DuplicateWorkspace { .. } | StaleRevision => ErrorKind::Conflict,
             ProviderRejected { .. } => ErrorKind::Rejected,
@@ -148,7 +161,9 @@ impl CoreError {
             CoreError::InvalidName(_) | CoreError::DuplicateName { .. } => Some("name"),
             CoreError::InvalidDescription(_) => Some("description"),
             CoreError::UnknownProvider { .. } => Some("provider"),
-            CoreError::ProviderRejected { field_keys, .. } => field_keys.first().map(String::as_str),
+            CoreError::ProviderRejected { field_keys, .. } => {
+                field_keys.first().map(String::as_str)
+            }
             _ => None,
         }
     }

@@ -8,13 +8,17 @@ mod startup;
 mod verify;
 mod workspaces;
 
-pub use credentials::{DEFAULT_PAGE, ListQuery, MAX_PAGE, NewCredential, Page, VerifyMode, VerifyReport};
+pub use credentials::{
+    DEFAULT_PAGE, ListQuery, MAX_PAGE, NewCredential, Page, VerifyMode, VerifyReport,
+};
 pub use error::{CoreError, ErrorKind, Result};
 pub use model::{
-    Actor, Credential, CredentialName, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, SecretFieldView, Status, Timestamp,
-    Workspace, WorkspaceSlug, parse_description,
+    Actor, Credential, CredentialName, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, SecretFieldView,
+    Status, Timestamp, Workspace, WorkspaceSlug, parse_description,
 };
-pub use startup::{KEY_CHECK, MASTER_KEY_FILE, Notice, Settings, load_catalog, provider_overrides_from_env};
+pub use startup::{
+    KEY_CHECK, MASTER_KEY_FILE, Notice, Settings, load_catalog, provider_overrides_from_env,
+};
 pub use verify::{RejectedBy, Verification};
 
 use latchkey_catalog::Catalog;
@@ -37,7 +41,12 @@ pub struct Latchkey {
 }
 
 impl Latchkey {
-    pub fn new(repo: Arc<dyn Repository>, catalog: Arc<Catalog>, keys: Arc<KeyRing>, outbound: Outbound) -> Latchkey {
+    pub fn new(
+        repo: Arc<dyn Repository>,
+        catalog: Arc<Catalog>,
+        keys: Arc<KeyRing>,
+        outbound: Outbound,
+    ) -> Latchkey {
         Latchkey {
             repo,
             catalog,

@@ -52,7 +52,12 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 4] = [Status::Active, Status::Unverified, Status::Invalid, Status::Disabled];
+    pub const ALL: [Status; 4] = [
+        Status::Active,
+        Status::Unverified,
+        Status::Invalid,
+        Status::Disabled,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -67,11 +72,13 @@ impl Status {
         Status::ALL
             .into_iter()
             .find(|s| s.as_str() == text)
-            .ok_or_else(|| CoreError::InvalidField(latchkey_catalog::FieldError::Invalid {
-                field: "status".to_owned(),
-                label: "Status".to_owned(),
-                reason: "must be one of: active, unverified, invalid, disabled".to_owned(),
-            }))
+            .ok_or_else(|| {
+                CoreError::InvalidField(latchkey_catalog::FieldError::Invalid {
+                    field: "status".to_owned(),
+                    label: "Status".to_owned(),
+                    reason: "must be one of: active, unverified, invalid, disabled".to_owned(),
+                })
+            })
     }
 }
 
@@ -143,10 +150,14 @@ impl CredentialName {
             return Err(CoreError::InvalidName("must not be empty".to_owned()));
         }
         if name.chars().count() > MAX_NAME_CHARS {
-            return Err(CoreError::InvalidName(format!("is longer than {MAX_NAME_CHARS} characters")));
+            return Err(CoreError::InvalidName(format!(
+                "is longer than {MAX_NAME_CHARS} characters"
+            )));
         }
         if name.chars().any(char::is_control) {
-            return Err(CoreError::InvalidName("must not contain control characters such as line breaks".to_owned()));
+            return Err(CoreError::InvalidName(
+                "must not contain control characters such as line breaks".to_owned(),
+            ));
         }
         Ok(CredentialName(name.to_owned()))
     }
@@ -180,12 +191,16 @@ impl WorkspaceSlug {
     pub fn parse(text: &str) -> Result<WorkspaceSlug> {
         let ok = !text.is_empty()
             && text.len() <= 63
-            && text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             && !text.starts_with('-');
         if !ok {
             return Err(CoreError::InvalidWorkspace {
                 slug: text.chars().take(80).collect(),
-                reason: "must be 1-63 lowercase letters, digits and hyphens, not starting with a hyphen".to_owned(),
+                reason:
+                    "must be 1-63 lowercase letters, digits and hyphens, not starting with a hyphen"
+                        .to_owned(),
             });
         }
         Ok(WorkspaceSlug(text.to_owned()))
@@ -202,7 +217,12 @@ mod tests {
 
     #[test]
     fn names() {
-        assert_eq!(CredentialName::parse("  Aircall – production ").unwrap().as_str(), "Aircall – production");
+        assert_eq!(
+            CredentialName::parse("  Aircall – production ")
+                .unwrap()
+                .as_str(),
+            "Aircall – production"
+        );
         assert_eq!(CredentialName::parse("ÄBC").unwrap().key(), "äbc");
         assert!(CredentialName::parse("").is_err());
         assert!(CredentialName::parse("   ").is_err());
@@ -225,6 +245,9 @@ mod tests {
     #[test]
     fn timestamps_are_rfc3339() {
         assert_eq!(Timestamp(0).to_string(), "1970-01-01T00:00:00Z");
-        assert_eq!(Timestamp(1_700_000_000_123).to_string(), "2023-11-14T22:13:20Z");
+        assert_eq!(
+            Timestamp(1_700_000_000_123).to_string(),
+            "2023-11-14T22:13:20Z"
+        );
     }
 }

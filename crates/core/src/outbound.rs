@@ -6,7 +6,7 @@
 //! - only `https`, or `http` to a host the operator configured;
 //! - every address a name resolves to is checked, and the connection goes to the checked
 //!   address: loopback, private, link-local, metadata and other non-global addresses are refused
-//!   unless the host is one the operator configured (a base URL override).
+//!   unless the request goes to a base URL the operator configured (an override).
 
 use latchkey_catalog::OutboundRequest;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
@@ -62,51 +62,33 @@ impl OutboundResponse {
     }
 }
 
-/// Host names the operator configured, as patterns: `*` stands for one DNS label (from a
-/// `{field}` placeholder in an overridden base URL).
-#[derive(Debug, Clone, Default)]
-pub struct TrustedHosts(Vec<Vec<String>>);
-
-impl TrustedHosts {
-    pub fn add_template_host(&mut self, host_template: &str) {
-        let labels = host_template
-            .split('.')
-            .map(|l| if l.starts_with('{') && l.ends_with('}') { "*".to_owned() } else { l.to_ascii_lowercase() })
-            .collect();
-        self.0.push(labels);
-    }
-
-    pub fn contains(&self, host: &str) -> bool {
-        let host = host.trim_end_matches('.').to_ascii_lowercase();
-        let labels: Vec<&str> = host.split('.').collect();
-        self.0.iter().any(|pattern| {
-            pattern.len() == labels.len() && pattern.iter().zip(&labels).all(|(p, l)| p == "*" || p == l)
-        })
-    }
-}
-
+/// Two clients with the same hardening: `strict` refuses non-global addresses; `operator` is used
+/// only for requests whose base URL the operator configured (an override), and may reach them.
 #[derive(Clone)]
 pub struct Outbound {
-    client: reqwest::Client,
-    trusted: Arc<TrustedHosts>,
+    strict: reqwest::Client,
+    operator: reqwest::Client,
     config: OutboundConfig,
 }
 
 impl Outbound {
-    pub fn new(config: OutboundConfig, trusted: TrustedHosts) -> Result<Outbound, OutboundError> {
-        let trusted = Arc::new(trusted);
-        let client = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .dns_resolver(Arc::new(GuardedResolver {
-                trusted: Arc::clone(&trusted),
-            }))
-            .build()
-            .map_err(|e| OutboundError::Other(e.without_url().to_string()))?;
-        Ok(Outbound { client, trusted, config })
+    pub fn new(config: OutboundConfig) -> Result<Outbound, OutboundError> {
+        let build = |allow_private: bool| {
+            reqwest::Client::builder()
+                .user_agent(USER_AGENT)
+                .connect_timeout(config.connect_timeout)
+                .timeout(config.timeout)
+                .redirect(reqwest::redirect::Policy::none())
+                .no_proxy()
+                .dns_resolver(Arc::new(GuardedResolver { allow_private }))
+                .build()
+                .map_err(|e| OutboundError::Other(e.without_url().to_string()))
+        };
+        Ok(Outbound {
+            strict: build(false)?,
+            operator: build(true)?,
+            config,
+        })
     }
 
     pub fn config(&self) -> &OutboundConfig {
@@ -116,25 +98,43 @@ impl Outbound {
     /// Send a rendered request after checking its scheme and, for an address literal, the address.
     pub async fn send(&self, request: &OutboundRequest) -> Result<OutboundResponse, OutboundError> {
         let url = request.url();
-        let host = url.host_str().unwrap_or_default();
-        let trusted = request.trusted_host || self.trusted.contains(host);
+        let trusted = request.trusted_host;
         match url.scheme() {
             "https" => {}
             "http" if trusted => {}
-            "http" => return Err(OutboundError::Refused("plain http is allowed only to a host the operator configured".to_owned())),
-            other => return Err(OutboundError::Refused(format!("the scheme {other} is never used"))),
+            "http" => {
+                return Err(OutboundError::Refused(
+                    "plain http is allowed only to a host the operator configured".to_owned(),
+                ));
+            }
+            other => {
+                return Err(OutboundError::Refused(format!(
+                    "the scheme {other} is never used"
+                )));
+            }
         }
         if let Some(ip) = literal_address(url) {
             if !trusted && !is_global(ip) {
-                return Err(OutboundError::Refused(format!("{ip} is not a public address")));
+                return Err(OutboundError::Refused(format!(
+                    "{ip} is not a public address"
+                )));
             }
         }
         let method = reqwest::Method::from_bytes(request.method.as_bytes())
             .map_err(|_| OutboundError::Other("invalid method".to_owned()))?;
-        let mut builder = self.client.request(method, url.clone());
+        let client = if trusted {
+            &self.operator
+        } else {
+            &self.strict
+        };
+        let mut builder = client.request(method, url.clone());
         for (name, value) in &request.headers {
-            let mut value = reqwest::header::HeaderValue::from_str(value.expose_secret())
-                .map_err(|_| OutboundError::Other(format!("the value for header {name} is not a valid header value")))?;
+            let mut value =
+                reqwest::header::HeaderValue::from_str(value.expose_secret()).map_err(|_| {
+                    OutboundError::Other(format!(
+                        "the value for header {name} is not a valid header value"
+                    ))
+                })?;
             value.set_sensitive(true);
             builder = builder.header(name.as_str(), value);
         }
@@ -150,7 +150,11 @@ impl Outbound {
                 break;
             }
         }
-        Ok(OutboundResponse { status, headers, body })
+        Ok(OutboundResponse {
+            status,
+            headers,
+            body,
+        })
     }
 
     fn classify(&self, e: reqwest::Error) -> OutboundError {
@@ -198,20 +202,27 @@ impl std::error::Error for GuardRefusal {}
 /// Resolves a name and keeps only the addresses the guard allows; the client connects to exactly
 /// these, so a second DNS answer (rebinding) cannot slip past the check.
 struct GuardedResolver {
-    trusted: Arc<TrustedHosts>,
+    allow_private: bool,
 }
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
-        let trusted = self.trusted.contains(name.as_str());
+        let trusted = self.allow_private;
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let allowed: Vec<SocketAddr> = found.iter().copied().filter(|a| trusted || is_global(a.ip())).collect();
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let allowed: Vec<SocketAddr> = found
+                .iter()
+                .copied()
+                .filter(|a| trusted || is_global(a.ip()))
+                .collect();
             if allowed.is_empty() {
-                let err: Box<dyn std::error::Error + Send + Sync> = Box::new(GuardRefusal(format!(
-                    "{host} resolves only to addresses that are not public (loopback, private, link-local or reserved)"
-                )));
+                let err: Box<dyn std::error::Error + Send + Sync> = Box::new(GuardRefusal(
+                    format!(
+                        "{host} resolves only to addresses that are not public (loopback, private, link-local or reserved)"
+                    ),
+                ));
                 return Err(err);
             }
             let addrs: Addrs = Box::new(allowed.into_iter());
@@ -262,7 +273,9 @@ fn is_global_v6(ip: Ipv6Addr) -> bool {
         || (s[0] == 0x0064 && s[1] == 0xff9b)
         || (s[0] == 0x2002)
         || (s[0] == 0x2001 && s[1] == 0)
-        || ip.to_ipv4().is_some_and(|v4| s[0..6] == [0, 0, 0, 0, 0, 0] && !is_global_v4(v4)))
+        || ip
+            .to_ipv4()
+            .is_some_and(|v4| s[0..6] == [0, 0, 0, 0, 0, 0] && !is_global_v4(v4)))
 }
 
 #[cfg(test)]
@@ -295,20 +308,15 @@ mod tests {
         ] {
             assert!(!is_global(bad.parse().unwrap()), "{bad}");
         }
-        for good in ["8.8.8.8", "1.1.1.1", "172.32.0.1", "100.128.0.1", "2606:4700::1111", "::ffff:8.8.8.8"] {
+        for good in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "172.32.0.1",
+            "100.128.0.1",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
             assert!(is_global(good.parse().unwrap()), "{good}");
         }
-    }
-
-    #[test]
-    fn trusted_host_patterns() {
-        let mut t = TrustedHosts::default();
-        t.add_template_host("{subdomain}.{region}.gateway.internal");
-        t.add_template_host("127.0.0.1");
-        assert!(t.contains("acme.uc1.gateway.internal"));
-        assert!(t.contains("127.0.0.1"));
-        assert!(!t.contains("gateway.internal"));
-        assert!(!t.contains("a.b.c.gateway.internal"));
-        assert!(!t.contains("acme.uc1.gateway.internal.evil.com"));
     }
 }

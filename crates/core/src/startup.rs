@@ -1,9 +1,9 @@
 //! Starting Latchkey: open the store, find the master key (or create one for a new data
 //! directory), load the catalog with the operator's provider files and base URL overrides.
 
-use crate::error::{CoreError, Result};
-use crate::outbound::{Outbound, OutboundConfig, TrustedHosts};
 use crate::Latchkey;
+use crate::error::{CoreError, Result};
+use crate::outbound::{Outbound, OutboundConfig};
 use latchkey_catalog::{Catalog, ProviderFile};
 use latchkey_store::Location;
 use latchkey_vault::{KeyRing, MasterKey, Secret};
@@ -38,7 +38,10 @@ impl Latchkey {
     /// Open everything described by `settings`. Refuses a database holding credentials when the
     /// master key is missing or wrong, saying which.
     pub async fn start(settings: &Settings) -> Result<(Latchkey, Vec<Notice>)> {
-        let catalog = load_catalog(settings.providers_dir.as_deref(), &settings.provider_base_urls)?;
+        let catalog = load_catalog(
+            settings.providers_dir.as_deref(),
+            &settings.provider_base_urls,
+        )?;
         let location = Location::resolve(settings.database_url.as_deref(), &settings.data_dir)
             .map_err(|e| CoreError::Setup(e.to_string()))?;
         let repo = latchkey_store::open(&location)
@@ -48,7 +51,10 @@ impl Latchkey {
         let canary = repo.get_meta(KEY_CHECK).await?;
         let holds_data = canary.is_some() || repo.count_credentials().await? > 0;
         let default_key_file = match &location {
-            Location::Sqlite(path) => path.parent().unwrap_or(Path::new(".")).join(MASTER_KEY_FILE),
+            Location::Sqlite(path) => path
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join(MASTER_KEY_FILE),
         };
 
         let ring = match find_key_ring(settings, &default_key_file)? {
@@ -82,16 +88,23 @@ impl Latchkey {
                 latchkey_vault::VaultError::WrongMasterKey { .. } => {
                     CoreError::MasterKeyWrong(format!("{e} ({})", location.describe()))
                 }
-                other => CoreError::MasterKeyWrong(format!("the key check stored in {} did not open: {other}", location.describe())),
+                other => CoreError::MasterKeyWrong(format!(
+                    "the key check stored in {} did not open: {other}",
+                    location.describe()
+                )),
             })?,
             None => {
-                let check = ring.make_key_check().map_err(|e| CoreError::Internal(e.to_string()))?;
+                let check = ring
+                    .make_key_check()
+                    .map_err(|e| CoreError::Internal(e.to_string()))?;
                 repo.set_meta(KEY_CHECK, &check).await?;
             }
         }
         // Every envelope's key must be in the ring (an older key may still be needed).
         for (key_id, count) in repo.envelope_key_counts().await? {
-            let known = latchkey_vault::KeyId::parse(&key_id).map(|id| ring.contains(&id)).unwrap_or(false);
+            let known = latchkey_vault::KeyId::parse(&key_id)
+                .map(|id| ring.contains(&id))
+                .unwrap_or(false);
             if !known {
                 return Err(CoreError::MasterKeyWrong(format!(
                     "wrong master key: {count} credential(s) in {} are sealed with master key {key_id}, which the key ring does not hold; add that key to the key file",
@@ -100,13 +113,8 @@ impl Latchkey {
             }
         }
 
-        let mut trusted = TrustedHosts::default();
-        for provider in catalog.providers().iter().filter(|p| p.base_url_overridden()) {
-            if let Some(host) = template_host(provider.base_url_template()) {
-                trusted.add_template_host(host);
-            }
-        }
-        let outbound = Outbound::new(settings.outbound.clone(), trusted).map_err(|e| CoreError::Setup(e.to_string()))?;
+        let outbound = Outbound::new(settings.outbound.clone())
+            .map_err(|e| CoreError::Setup(e.to_string()))?;
         let latchkey = Latchkey::new(repo, Arc::new(catalog), Arc::new(ring), outbound);
         latchkey.ensure_workspace(crate::DEFAULT_WORKSPACE).await?;
         Ok((latchkey, notices))
@@ -115,28 +123,42 @@ impl Latchkey {
 
 /// The built-in catalog plus the operator's provider files (`*.toml` in `providers_dir`), with the
 /// base URL overrides applied.
-pub fn load_catalog(providers_dir: Option<&Path>, overrides: &BTreeMap<String, String>) -> Result<Catalog> {
+pub fn load_catalog(
+    providers_dir: Option<&Path>,
+    overrides: &BTreeMap<String, String>,
+) -> Result<Catalog> {
     let mut files = Vec::new();
     if let Some(dir) = providers_dir {
-        let entries = std::fs::read_dir(dir)
-            .map_err(|e| CoreError::Setup(format!("cannot read the providers directory {}: {e}", dir.display())))?;
+        let entries = std::fs::read_dir(dir).map_err(|e| {
+            CoreError::Setup(format!(
+                "cannot read the providers directory {}: {e}",
+                dir.display()
+            ))
+        })?;
         let mut paths: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "toml"))
             .collect();
         paths.sort();
         for path in paths {
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| CoreError::Setup(format!("cannot read the provider file {}: {e}", path.display())))?;
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                CoreError::Setup(format!(
+                    "cannot read the provider file {}: {e}",
+                    path.display()
+                ))
+            })?;
             files.push(ProviderFile {
                 path: path.display().to_string(),
                 text,
             });
         }
     }
-    let mut catalog = Catalog::from_files(&files).map_err(|e| CoreError::Setup(format!("provider file refused: {e}")))?;
+    let mut catalog = Catalog::from_files(&files)
+        .map_err(|e| CoreError::Setup(format!("provider file refused: {e}")))?;
     for (id, url) in overrides {
-        catalog.override_base_url(id, url).map_err(|e| CoreError::Setup(e.message))?;
+        catalog
+            .override_base_url(id, url)
+            .map_err(|e| CoreError::Setup(e.message))?;
     }
     Ok(catalog)
 }
@@ -149,7 +171,10 @@ pub fn provider_overrides_from_env(
 ) -> Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
     for (name, value) in vars {
-        let Some(middle) = name.strip_prefix("LATCHKEY_PROVIDER_").and_then(|m| m.strip_suffix("_BASE_URL")) else {
+        let Some(middle) = name
+            .strip_prefix("LATCHKEY_PROVIDER_")
+            .and_then(|m| m.strip_suffix("_BASE_URL"))
+        else {
             continue;
         };
         let id = catalog_ids
@@ -164,15 +189,6 @@ pub fn provider_overrides_from_env(
         out.insert((*id).to_owned(), value);
     }
     Ok(out)
-}
-
-fn template_host(template: &str) -> Option<&str> {
-    let rest = template.split_once("://")?.1;
-    let host_port = rest.split('/').next()?;
-    if host_port.starts_with('[') {
-        return host_port.split(']').next().map(|h| h.trim_start_matches('['));
-    }
-    Some(host_port.rsplit_once(':').map(|(h, _)| h).unwrap_or(host_port))
 }
 
 /// The key ring from `LATCHKEY_MASTER_KEY`, the key file named in the settings, or the data
@@ -190,12 +206,18 @@ fn find_key_ring(settings: &Settings, default_file: &Path) -> Result<Option<KeyR
     match std::fs::read(path) {
         Ok(bytes) => {
             let bytes = zeroize::Zeroizing::new(bytes);
-            KeyRing::from_key_file(&bytes)
-                .map(Some)
-                .map_err(|e| CoreError::Setup(format!("the master key file {} is not usable: {e}", path.display())))
+            KeyRing::from_key_file(&bytes).map(Some).map_err(|e| {
+                CoreError::Setup(format!(
+                    "the master key file {} is not usable: {e}",
+                    path.display()
+                ))
+            })
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !named => Ok(None),
-        Err(e) => Err(CoreError::Setup(format!("cannot read the master key file {}: {e}", path.display()))),
+        Err(e) => Err(CoreError::Setup(format!(
+            "cannot read the master key file {}: {e}",
+            path.display()
+        ))),
     }
 }
 
@@ -203,18 +225,32 @@ fn write_new_key_file(path: &Path, ring: &KeyRing) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| CoreError::Setup(format!("cannot create the data directory {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            CoreError::Setup(format!(
+                "cannot create the data directory {}: {e}",
+                dir.display()
+            ))
+        })?;
     }
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(path)
-        .map_err(|e| CoreError::Setup(format!("cannot create the master key file {}: {e}", path.display())))?;
+        .map_err(|e| {
+            CoreError::Setup(format!(
+                "cannot create the master key file {}: {e}",
+                path.display()
+            ))
+        })?;
     file.write_all(ring.to_key_file().expose().as_bytes())
         .and_then(|()| file.sync_all())
-        .map_err(|e| CoreError::Setup(format!("cannot write the master key file {}: {e}", path.display())))
+        .map_err(|e| {
+            CoreError::Setup(format!(
+                "cannot write the master key file {}: {e}",
+                path.display()
+            ))
+        })
 }
 
 #[cfg(test)]
@@ -225,19 +261,18 @@ mod tests {
     fn env_overrides_map_to_ids() {
         let ids = ["chorus", "clari-copilot", "ccai-platform"];
         let vars = vec![
-            ("LATCHKEY_PROVIDER_CLARI_COPILOT_BASE_URL".to_owned(), "http://127.0.0.1:9004".to_owned()),
+            (
+                "LATCHKEY_PROVIDER_CLARI_COPILOT_BASE_URL".to_owned(),
+                "http://127.0.0.1:9004".to_owned(),
+            ),
             ("LATCHKEY_DATA_DIR".to_owned(), "x".to_owned()),
         ];
         let out = provider_overrides_from_env(&ids, vars).unwrap();
-        assert_eq!(out.get("clari-copilot").map(String::as_str), Some("http://127.0.0.1:9004"));
+        assert_eq!(
+            out.get("clari-copilot").map(String::as_str),
+            Some("http://127.0.0.1:9004")
+        );
         let bad = vec![("LATCHKEY_PROVIDER_NOPE_BASE_URL".to_owned(), "x".to_owned())];
         assert!(provider_overrides_from_env(&ids, bad).is_err());
-    }
-
-    #[test]
-    fn template_hosts() {
-        assert_eq!(template_host("http://127.0.0.1:9003"), Some("127.0.0.1"));
-        assert_eq!(template_host("https://{subdomain}.{region}.gw.internal/x"), Some("{subdomain}.{region}.gw.internal"));
-        assert_eq!(template_host("http://[::1]:80"), Some("::1"));
     }
 }

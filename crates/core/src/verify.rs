@@ -54,13 +54,21 @@ pub(crate) struct Values<'a> {
 
 impl FieldValues for Values<'_> {
     fn value(&self, key: &str) -> Option<&str> {
-        self.pairs.iter().find(|(k, _)| *k == key).map(|(_, v)| *v).filter(|v| !v.is_empty())
+        self.pairs
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| *v)
+            .filter(|v| !v.is_empty())
     }
 }
 
 impl Latchkey {
     /// Call the provider's verification request with these values and classify the answer.
-    pub(crate) async fn ask_provider(&self, provider: &Provider, values: &Values<'_>) -> Result<Verification, CoreError> {
+    pub(crate) async fn ask_provider(
+        &self,
+        provider: &Provider,
+        values: &Values<'_>,
+    ) -> Result<Verification, CoreError> {
         let request = provider
             .verification_request(values)
             .map_err(|e| CoreError::Setup(format!("{}: {e}", provider.name)))?;
@@ -72,7 +80,9 @@ impl Latchkey {
                     other => other.to_string(),
                 };
                 tracing::info!(provider = %provider.id, %reason, "verification could not reach the provider");
-                return Ok(Verification::Unreachable { reason: scrub(&reason, &values.secrets) });
+                return Ok(Verification::Unreachable {
+                    reason: scrub(&reason, &values.secrets),
+                });
             }
         };
         let status = response.status;
@@ -83,7 +93,10 @@ impl Latchkey {
                 let body = response.json();
                 if !provider.verify.body_matches(body.as_ref()) {
                     Verification::Unreachable {
-                        reason: format!("it answered HTTP {status} but not with what {} sends", provider.name),
+                        reason: format!(
+                            "it answered HTTP {status} but not with what {} sends",
+                            provider.name
+                        ),
                     }
                 } else {
                     let identity = body.as_ref().and_then(|b| provider.verify.identity_in(b));
@@ -100,7 +113,12 @@ impl Latchkey {
                 };
                 let fields = field_keys
                     .iter()
-                    .map(|k| provider.field(k).map(|f| f.label.clone()).unwrap_or_else(|| k.clone()))
+                    .map(|k| {
+                        provider
+                            .field(k)
+                            .map(|f| f.label.clone())
+                            .unwrap_or_else(|| k.clone())
+                    })
                     .collect();
                 Verification::Rejected(RejectedBy {
                     status,
@@ -110,7 +128,9 @@ impl Latchkey {
                         .verify
                         .hint(status)
                         .map(str::to_owned)
-                        .unwrap_or_else(|| format!("{} did not accept the credential.", provider.name)),
+                        .unwrap_or_else(|| {
+                            format!("{} did not accept the credential.", provider.name)
+                        }),
                     provider_message: response
                         .json()
                         .and_then(|b| provider_message(&b))
@@ -122,9 +142,13 @@ impl Latchkey {
             },
             Verdict::Unexpected => Verification::Unreachable {
                 reason: if (300..400).contains(&status) {
-                    format!("it answered with a redirect (HTTP {status}), which Latchkey does not follow")
+                    format!(
+                        "it answered with a redirect (HTTP {status}), which Latchkey does not follow"
+                    )
                 } else {
-                    format!("it answered HTTP {status}, which does not tell whether the credential works")
+                    format!(
+                        "it answered HTTP {status}, which does not tell whether the credential works"
+                    )
                 },
             },
         })

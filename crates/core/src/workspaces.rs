@@ -1,13 +1,19 @@
 //! Workspaces: the tenants. Nothing crosses them.
 
+use crate::Latchkey;
 use crate::error::{CoreError, Result};
 use crate::model::{Actor, Timestamp, Workspace, WorkspaceSlug};
-use crate::Latchkey;
 use latchkey_store::{StoreError, WorkspaceRow};
 
 impl Latchkey {
     pub async fn list_workspaces(&self) -> Result<Vec<Workspace>> {
-        Ok(self.repo.list_workspaces().await?.iter().map(view).collect())
+        Ok(self
+            .repo
+            .list_workspaces()
+            .await?
+            .iter()
+            .map(view)
+            .collect())
     }
 
     pub async fn create_workspace(&self, actor: &Actor, slug: &str) -> Result<Workspace> {
@@ -17,10 +23,15 @@ impl Latchkey {
             slug: slug.as_str().to_owned(),
             created_at: Timestamp::now().millis(),
         };
-        self.repo.insert_workspace(&row).await.map_err(|e| match e {
-            StoreError::Duplicate => CoreError::DuplicateWorkspace { slug: row.slug.clone() },
-            other => other.into(),
-        })?;
+        self.repo
+            .insert_workspace(&row)
+            .await
+            .map_err(|e| match e {
+                StoreError::Duplicate => CoreError::DuplicateWorkspace {
+                    slug: row.slug.clone(),
+                },
+                other => other.into(),
+            })?;
         tracing::info!(actor = ?actor, workspace = %row.slug, "workspace created");
         Ok(view(&row))
     }
@@ -40,7 +51,9 @@ impl Latchkey {
         self.repo
             .workspace_by_slug(slug)
             .await?
-            .ok_or_else(|| CoreError::WorkspaceNotFound { slug: slug.chars().take(80).collect() })
+            .ok_or_else(|| CoreError::WorkspaceNotFound {
+                slug: slug.chars().take(80).collect(),
+            })
     }
 }
 

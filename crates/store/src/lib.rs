@@ -107,7 +107,11 @@ pub trait Repository: Send + Sync + 'static {
 
     async fn insert_credential(&self, row: &CredentialRow) -> Result<()>;
     async fn get_credential(&self, workspace_id: &str, id: &str) -> Result<Option<CredentialRow>>;
-    async fn credential_by_name(&self, workspace_id: &str, name_key: &str) -> Result<Option<CredentialRow>>;
+    async fn credential_by_name(
+        &self,
+        workspace_id: &str,
+        name_key: &str,
+    ) -> Result<Option<CredentialRow>>;
     /// Credentials ordered by id, after the cursor `after` (an id), at most `limit`.
     async fn list_credentials(
         &self,
@@ -120,7 +124,12 @@ pub trait Repository: Send + Sync + 'static {
     /// (or `NotFound` when it is gone).
     async fn update_credential(&self, row: &CredentialRow, expected_revision: i64) -> Result<()>;
     /// Delete the row; with `expected_revision`, only if it is still at that revision (else `Conflict`).
-    async fn delete_credential(&self, workspace_id: &str, id: &str, expected_revision: Option<i64>) -> Result<()>;
+    async fn delete_credential(
+        &self,
+        workspace_id: &str,
+        id: &str,
+        expected_revision: Option<i64>,
+    ) -> Result<()>;
 
     /// How many credentials there are in all workspaces.
     async fn count_credentials(&self) -> Result<u64>;
@@ -144,7 +153,10 @@ impl Location {
                 if let Some(path) = url.strip_prefix("sqlite://") {
                     let path = path.split('?').next().unwrap_or_default();
                     if path.is_empty() {
-                        return Err(StoreError::Open("the sqlite:// URL names no file; write sqlite:///path/to/latchkey.db".to_owned()));
+                        return Err(StoreError::Open(
+                            "the sqlite:// URL names no file; write sqlite:///path/to/latchkey.db"
+                                .to_owned(),
+                        ));
                     }
                     return Ok(Location::Sqlite(PathBuf::from(path)));
                 }

@@ -2,7 +2,10 @@
 
 use crate::{CredentialFilter, CredentialRow, Repository, Result, StoreError, WorkspaceRow};
 use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
 use sqlx::{QueryBuilder, Row, Sqlite};
 use std::path::Path;
 use std::time::Duration;
@@ -16,8 +19,12 @@ pub struct SqliteStore {
 impl SqliteStore {
     pub async fn open(path: &Path) -> Result<SqliteStore> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| StoreError::Open(format!("cannot create the data directory {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Open(format!(
+                    "cannot create the data directory {}: {e}",
+                    dir.display()
+                ))
+            })?;
         }
         let options = SqliteConnectOptions::new()
             .filename(path)
@@ -30,11 +37,18 @@ impl SqliteStore {
             .max_connections(8)
             .connect_with(options)
             .await
-            .map_err(|e| StoreError::Open(format!("cannot open the SQLite database {}: {e}", path.display())))?;
-        MIGRATIONS
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Open(format!("cannot migrate the SQLite database {}: {e}", path.display())))?;
+            .map_err(|e| {
+                StoreError::Open(format!(
+                    "cannot open the SQLite database {}: {e}",
+                    path.display()
+                ))
+            })?;
+        MIGRATIONS.run(&pool).await.map_err(|e| {
+            StoreError::Open(format!(
+                "cannot migrate the SQLite database {}: {e}",
+                path.display()
+            ))
+        })?;
         Ok(SqliteStore { pool })
     }
 
@@ -47,7 +61,9 @@ fn db_error(e: sqlx::Error) -> StoreError {
     match e {
         sqlx::Error::Database(ref db) if db.is_unique_violation() => StoreError::Duplicate,
         sqlx::Error::RowNotFound => StoreError::NotFound,
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => StoreError::Unavailable(e.to_string()),
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            StoreError::Unavailable(e.to_string())
+        }
         other => StoreError::Database(other.to_string()),
     }
 }
@@ -191,7 +207,11 @@ impl Repository for SqliteStore {
         Ok(row.as_ref().map(credential))
     }
 
-    async fn credential_by_name(&self, workspace_id: &str, name_key: &str) -> Result<Option<CredentialRow>> {
+    async fn credential_by_name(
+        &self,
+        workspace_id: &str,
+        name_key: &str,
+    ) -> Result<Option<CredentialRow>> {
         let row = sqlx::query(concat!(
             "SELECT ",
             credential_columns!(),
@@ -212,8 +232,11 @@ impl Repository for SqliteStore {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<CredentialRow>> {
-        let mut q: QueryBuilder<Sqlite> =
-            QueryBuilder::new(concat!("SELECT ", credential_columns!(), " FROM credentials WHERE workspace_id = "));
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(concat!(
+            "SELECT ",
+            credential_columns!(),
+            " FROM credentials WHERE workspace_id = "
+        ));
         q.push_bind(workspace_id);
         if let Some(provider) = &filter.provider {
             q.push(" AND provider = ").push_bind(provider);
@@ -225,7 +248,9 @@ impl Repository for SqliteStore {
             q.push(" AND enabled = ").push_bind(i64::from(enabled));
         }
         if let Some(text) = &filter.name_contains {
-            q.push(" AND instr(name_key, ").push_bind(text).push(") > 0");
+            q.push(" AND instr(name_key, ")
+                .push_bind(text)
+                .push(") > 0");
         }
         if let Some(after) = after {
             q.push(" AND id > ").push_bind(after);
@@ -273,7 +298,12 @@ impl Repository for SqliteStore {
         }
     }
 
-    async fn delete_credential(&self, workspace_id: &str, id: &str, expected_revision: Option<i64>) -> Result<()> {
+    async fn delete_credential(
+        &self,
+        workspace_id: &str,
+        id: &str,
+        expected_revision: Option<i64>,
+    ) -> Result<()> {
         let done = sqlx::query(
             "DELETE FROM credentials WHERE workspace_id = ? AND id = ? AND (? IS NULL OR revision = ?)",
         )
@@ -302,10 +332,12 @@ impl Repository for SqliteStore {
     }
 
     async fn envelope_key_counts(&self) -> Result<Vec<(String, u64)>> {
-        let rows = sqlx::query("SELECT key_id, count(*) AS n FROM credentials GROUP BY key_id ORDER BY key_id")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_error)?;
+        let rows = sqlx::query(
+            "SELECT key_id, count(*) AS n FROM credentials GROUP BY key_id ORDER BY key_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
         Ok(rows
             .iter()
             .map(|r| (r.get::<String, _>("key_id"), r.get::<i64, _>("n") as u64))

@@ -1,0 +1,183 @@
+//! The SQLite repository: scoping by workspace, uniqueness, optimistic concurrency, paging.
+
+use latchkey_store::{
+    CredentialFilter, CredentialRow, Location, Repository, StoreError, WorkspaceRow,
+};
+use std::sync::Arc;
+
+async fn store() -> (tempfile::TempDir, Arc<dyn Repository>) {
+    let dir = tempfile::tempdir().unwrap();
+    let location = Location::resolve(None, dir.path()).unwrap();
+    assert!(location.is_new());
+    let repo = latchkey_store::open(&location).await.unwrap();
+    (dir, repo)
+}
+
+fn workspace(slug: &str) -> WorkspaceRow {
+    WorkspaceRow {
+        id: format!("ws-{slug}"),
+        slug: slug.to_owned(),
+        created_at: 1,
+    }
+}
+
+fn row(ws: &str, id: &str, name: &str) -> CredentialRow {
+    CredentialRow {
+        id: id.to_owned(),
+        workspace_id: ws.to_owned(),
+        provider: "aircall".to_owned(),
+        name: name.to_owned(),
+        name_key: name.to_lowercase(),
+        description: String::new(),
+        settings: "{}".to_owned(),
+        secret_hints: "{}".to_owned(),
+        envelope: vec![1, 2, 3],
+        key_id: "mk_0000000000000000".to_owned(),
+        status: "active".to_owned(),
+        status_reason: None,
+        enabled: true,
+        verified_at: None,
+        identity: None,
+        last_used_at: None,
+        revision: 1,
+        created_at: 1,
+        updated_at: 1,
+    }
+}
+
+#[tokio::test]
+async fn every_lookup_is_scoped_by_workspace() {
+    let (_dir, repo) = store().await;
+    repo.insert_workspace(&workspace("a")).await.unwrap();
+    repo.insert_workspace(&workspace("b")).await.unwrap();
+    assert!(matches!(
+        repo.insert_workspace(&workspace("a")).await,
+        Err(StoreError::Duplicate)
+    ));
+    repo.insert_credential(&row("ws-a", "c1", "Prod"))
+        .await
+        .unwrap();
+    assert!(repo.get_credential("ws-a", "c1").await.unwrap().is_some());
+    assert!(repo.get_credential("ws-b", "c1").await.unwrap().is_none());
+    assert!(
+        repo.credential_by_name("ws-b", "prod")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(matches!(
+        repo.delete_credential("ws-b", "c1", None).await,
+        Err(StoreError::NotFound)
+    ));
+    let mut other = row("ws-b", "c1", "Prod");
+    other.revision = 2;
+    assert!(matches!(
+        repo.update_credential(&other, 1).await,
+        Err(StoreError::NotFound)
+    ));
+    // The same name is fine in another workspace, not in the same one.
+    repo.insert_credential(&row("ws-b", "c2", "Prod"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        repo.insert_credential(&row("ws-a", "c3", "PROD")).await,
+        Err(StoreError::Duplicate)
+    ));
+}
+
+#[tokio::test]
+async fn a_stale_revision_is_a_conflict() {
+    let (_dir, repo) = store().await;
+    repo.insert_workspace(&workspace("a")).await.unwrap();
+    repo.insert_credential(&row("ws-a", "c1", "Prod"))
+        .await
+        .unwrap();
+    let mut next = row("ws-a", "c1", "Prod 2");
+    next.name_key = "prod 2".to_owned();
+    next.revision = 2;
+    repo.update_credential(&next, 1).await.unwrap();
+    assert!(matches!(
+        repo.update_credential(&next, 1).await,
+        Err(StoreError::Conflict)
+    ));
+    assert!(matches!(
+        repo.delete_credential("ws-a", "c1", Some(1)).await,
+        Err(StoreError::Conflict)
+    ));
+    repo.delete_credential("ws-a", "c1", Some(2)).await.unwrap();
+    assert_eq!(repo.count_credentials().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn lists_page_by_id_and_filter() {
+    let (_dir, repo) = store().await;
+    repo.insert_workspace(&workspace("a")).await.unwrap();
+    for i in 0..7 {
+        let mut r = row("ws-a", &format!("c{i}"), &format!("Name {i}"));
+        if i % 2 == 0 {
+            r.provider = "chorus".to_owned();
+        }
+        repo.insert_credential(&r).await.unwrap();
+    }
+    let all = CredentialFilter::default();
+    let first = repo.list_credentials("ws-a", &all, None, 3).await.unwrap();
+    let ids: Vec<_> = first.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["c0", "c1", "c2"]);
+    let second = repo
+        .list_credentials("ws-a", &all, Some("c2"), 3)
+        .await
+        .unwrap();
+    assert_eq!(second[0].id, "c3");
+    let chorus = CredentialFilter {
+        provider: Some("chorus".to_owned()),
+        ..all.clone()
+    };
+    assert_eq!(
+        repo.list_credentials("ws-a", &chorus, None, 50)
+            .await
+            .unwrap()
+            .len(),
+        4
+    );
+    let named = CredentialFilter {
+        name_contains: Some("e 5".to_owned()),
+        ..all.clone()
+    };
+    assert_eq!(
+        repo.list_credentials("ws-a", &named, None, 50)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // LIKE wildcards are plain characters here.
+    let wild = CredentialFilter {
+        name_contains: Some("%".to_owned()),
+        ..all
+    };
+    assert_eq!(
+        repo.list_credentials("ws-a", &wild, None, 50)
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
+    assert_eq!(
+        repo.envelope_key_counts().await.unwrap(),
+        vec![("mk_0000000000000000".to_owned(), 7)]
+    );
+}
+
+#[test]
+fn unknown_database_schemes_are_refused() {
+    let err =
+        Location::resolve(Some("mysql://localhost/x"), std::path::Path::new(".")).unwrap_err();
+    assert!(
+        err.to_string().contains("`mysql` is not supported"),
+        "{err}"
+    );
+    assert_eq!(
+        Location::resolve(Some("sqlite:///tmp/x.db"), std::path::Path::new(".")).unwrap(),
+        Location::Sqlite("/tmp/x.db".into())
+    );
+}
