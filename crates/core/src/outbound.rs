@@ -113,12 +113,13 @@ impl Outbound {
                 )));
             }
         }
-        if let Some(ip) = literal_address(url) {
-            if !trusted && !is_global(ip) {
-                return Err(OutboundError::Refused(format!(
-                    "{ip} is not a public address"
-                )));
-            }
+        if let Some(ip) = literal_address(url)
+            && !trusted
+            && !is_global(ip)
+        {
+            return Err(OutboundError::Refused(format!(
+                "{ip} is not a public address"
+            )));
         }
         let method = reqwest::Method::from_bytes(request.method.as_bytes())
             .map_err(|_| OutboundError::Other("invalid method".to_owned()))?;
