@@ -113,7 +113,7 @@ fn main() {
                 description: Some("Benchmark credential".to_owned()),
                 fields,
             };
-            lk.create_credential(&Actor::Operator, "default", new, VerifyMode::Skip)
+            lk.create_credential(&Actor::operator(), "default", new, VerifyMode::Skip)
                 .await
                 .unwrap();
         }

@@ -41,6 +41,24 @@ enum Command {
     Workspaces(WorkspacesCommand),
     /// Run simulated versions of the four seed providers on loopback, for trying Latchkey out.
     Sandbox(sandbox::SandboxArgs),
+    /// The workspace's audit log, newest first.
+    Audit {
+        /// Only this action, e.g. credential.create.
+        #[arg(long)]
+        action: Option<String>,
+        /// Only events about this target (id or name).
+        #[arg(long)]
+        target: Option<String>,
+        /// Only events by this actor (API credential id or name).
+        #[arg(long)]
+        actor: Option<String>,
+        /// Only events at or after this time (RFC 3339, e.g. 2026-11-01T00:00:00Z).
+        #[arg(long)]
+        since: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -263,7 +281,7 @@ async fn run(cli: Cli) -> Result<()> {
                     }
                 }
                 WorkspacesCommand::Add { slug } => {
-                    let ws = lk.create_workspace(&Actor::Operator, &slug).await?;
+                    let ws = lk.create_workspace(&Actor::operator(), &slug).await?;
                     if g.json {
                         print_json(&ws)
                     } else {
@@ -273,6 +291,37 @@ async fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Credentials(cmd) => credentials(&g, cmd).await,
+        Command::Audit {
+            action,
+            target,
+            actor,
+            since,
+            limit,
+        } => {
+            let since = since
+                .map(|s| {
+                    humantime::parse_rfc3339_weak(&s)
+                        .map(|t| latchkey_core::Timestamp(t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)))
+                        .map_err(|_| Usage(format!("--since takes an RFC 3339 time such as 2026-11-01T00:00:00Z, not `{s}`")))
+                })
+                .transpose()?;
+            let lk = open(&g).await?;
+            let query = latchkey_core::AuditQuery {
+                action,
+                target,
+                actor,
+                since,
+                before: None,
+                limit: Some(limit),
+            };
+            let page = lk.list_audit(&g.workspace, &query).await?;
+            if g.json {
+                print_json(&page)
+            } else {
+                output::audit(&page.items);
+                Ok(())
+            }
+        }
     }
 }
 
@@ -288,7 +337,7 @@ async fn open(g: &GlobalArgs) -> Result<Latchkey> {
 async fn credentials(g: &GlobalArgs, cmd: CredentialsCommand) -> Result<()> {
     let lk = open(g).await?;
     let ws = g.workspace.as_str();
-    let actor = Actor::Operator;
+    let actor = Actor::operator();
     let mode = |no_verify: bool| {
         if no_verify {
             VerifyMode::Skip

@@ -1,7 +1,7 @@
 //! Human output: aligned tables and key–value blocks. (`--json` prints the core views as they are.)
 
 use latchkey_catalog::Provider;
-use latchkey_core::{Credential, Workspace};
+use latchkey_core::{AuditEvent, Credential, Workspace};
 
 /// Print rows under a header, each column as wide as its widest cell.
 pub fn table(header: &[&str], rows: &[Vec<String>]) {
@@ -233,4 +233,36 @@ pub fn provider(p: &Provider) {
         println!("{line}");
         println!("      {}", f.help);
     }
+}
+
+pub fn audit(items: &[AuditEvent]) {
+    let rows: Vec<Vec<String>> = items
+        .iter()
+        .map(|e| {
+            let actor = match (&e.actor.name, &e.actor.kind) {
+                (Some(name), _) => format!("api-credential:{name}"),
+                (None, kind) => kind.clone(),
+            };
+            let target = e
+                .target
+                .as_ref()
+                .map(|t| t.name.clone().or(t.id.clone()).unwrap_or_default())
+                .unwrap_or_default();
+            vec![
+                e.at.to_string(),
+                actor,
+                e.action.clone(),
+                or_dash(Some(target)),
+                e.outcome.clone(),
+                or_dash(e.detail.clone()),
+                or_dash(e.client.clone()),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "TIME", "ACTOR", "ACTION", "TARGET", "OUTCOME", "DETAIL", "CLIENT",
+        ],
+        &rows,
+    );
 }

@@ -2,6 +2,7 @@
 //! verify, disable, enable, delete. Every rule about credentials lives here.
 
 use crate::Latchkey;
+use crate::audit::Target;
 use crate::error::{CoreError, Result};
 use crate::model::{
     Actor, Credential, CredentialName, SecretFieldView, Status, Timestamp, parse_description,
@@ -66,7 +67,7 @@ pub struct VerifyReport {
 impl Latchkey {
     /// Create a credential: check every field against the catalog, ask the provider (unless told
     /// not to), and only then store it, sealed. Nothing is saved when anything fails.
-    pub async fn create_credential(
+    async fn create_credential_inner(
         &self,
         actor: &Actor,
         workspace: &str,
@@ -189,7 +190,7 @@ impl Latchkey {
         self.view(&ws, &row)
     }
 
-    pub async fn rename_credential(
+    async fn rename_credential_inner(
         &self,
         actor: &Actor,
         workspace: &str,
@@ -213,7 +214,7 @@ impl Latchkey {
         .await
     }
 
-    pub async fn describe_credential(
+    async fn describe_credential_inner(
         &self,
         actor: &Actor,
         workspace: &str,
@@ -236,7 +237,7 @@ impl Latchkey {
         .await
     }
 
-    pub async fn disable_credential(
+    async fn disable_credential_inner(
         &self,
         actor: &Actor,
         workspace: &str,
@@ -257,7 +258,7 @@ impl Latchkey {
         .await
     }
 
-    pub async fn enable_credential(
+    async fn enable_credential_inner(
         &self,
         actor: &Actor,
         workspace: &str,
@@ -280,7 +281,7 @@ impl Latchkey {
 
     /// Replace some of a credential's values (typically its secrets). The merged values are
     /// verified first (unless told not to): a rejected new secret leaves the old one in place.
-    pub async fn replace_fields(
+    async fn replace_fields_inner(
         &self,
         actor: &Actor,
         workspace: &str,
@@ -340,7 +341,7 @@ impl Latchkey {
 
     /// Ask the provider whether the stored credential still works, and record the answer:
     /// valid → `active`; rejected → `invalid` with the reason; unreachable → unchanged.
-    pub async fn verify_credential(
+    async fn verify_credential_inner(
         &self,
         actor: &Actor,
         workspace: &str,
@@ -385,7 +386,7 @@ impl Latchkey {
         })
     }
 
-    pub async fn delete_credential(
+    async fn delete_credential_inner(
         &self,
         actor: &Actor,
         workspace: &str,
@@ -587,6 +588,239 @@ impl Latchkey {
             created_at: Timestamp(row.created_at),
             updated_at: Timestamp(row.updated_at),
         })
+    }
+}
+
+/// The audited entry points: each records its outcome in the audit log.
+impl Latchkey {
+    pub async fn create_credential(
+        &self,
+        actor: &Actor,
+        workspace: &str,
+        new: NewCredential,
+        mode: VerifyMode,
+    ) -> Result<Credential> {
+        let attempted = Target {
+            kind: "credential",
+            id: None,
+            name: Some(new.name.trim().chars().take(200).collect()),
+        };
+        let result = self
+            .create_credential_inner(actor, workspace, new, mode)
+            .await;
+        self.audited(
+            actor,
+            workspace,
+            "credential.create",
+            attempted,
+            target,
+            result,
+        )
+        .await
+    }
+
+    pub async fn rename_credential(
+        &self,
+        actor: &Actor,
+        workspace: &str,
+        reference: &str,
+        new_name: &str,
+        expected_revision: Option<i64>,
+    ) -> Result<Credential> {
+        let result = self
+            .rename_credential_inner(actor, workspace, reference, new_name, expected_revision)
+            .await;
+        self.audited(
+            actor,
+            workspace,
+            "credential.rename",
+            attempted(reference),
+            target,
+            result,
+        )
+        .await
+    }
+
+    pub async fn describe_credential(
+        &self,
+        actor: &Actor,
+        workspace: &str,
+        reference: &str,
+        description: &str,
+        expected_revision: Option<i64>,
+    ) -> Result<Credential> {
+        let result = self
+            .describe_credential_inner(actor, workspace, reference, description, expected_revision)
+            .await;
+        self.audited(
+            actor,
+            workspace,
+            "credential.describe",
+            attempted(reference),
+            target,
+            result,
+        )
+        .await
+    }
+
+    pub async fn disable_credential(
+        &self,
+        actor: &Actor,
+        workspace: &str,
+        reference: &str,
+        expected_revision: Option<i64>,
+    ) -> Result<Credential> {
+        let result = self
+            .disable_credential_inner(actor, workspace, reference, expected_revision)
+            .await;
+        self.audited(
+            actor,
+            workspace,
+            "credential.disable",
+            attempted(reference),
+            target,
+            result,
+        )
+        .await
+    }
+
+    pub async fn enable_credential(
+        &self,
+        actor: &Actor,
+        workspace: &str,
+        reference: &str,
+        expected_revision: Option<i64>,
+    ) -> Result<Credential> {
+        let result = self
+            .enable_credential_inner(actor, workspace, reference, expected_revision)
+            .await;
+        self.audited(
+            actor,
+            workspace,
+            "credential.enable",
+            attempted(reference),
+            target,
+            result,
+        )
+        .await
+    }
+
+    /// Replace some of a credential's values (typically its secrets). The merged values are
+    /// verified first (unless told not to): a rejected new secret leaves the old one in place.
+    pub async fn replace_fields(
+        &self,
+        actor: &Actor,
+        workspace: &str,
+        reference: &str,
+        fields: BTreeMap<String, Secret>,
+        mode: VerifyMode,
+        expected_revision: Option<i64>,
+    ) -> Result<Credential> {
+        let result = self
+            .replace_fields_inner(actor, workspace, reference, fields, mode, expected_revision)
+            .await;
+        self.audited(
+            actor,
+            workspace,
+            "credential.replace_secrets",
+            attempted(reference),
+            target,
+            result,
+        )
+        .await
+    }
+
+    /// Ask the provider whether the stored credential still works, and record the answer:
+    /// valid → `active`; rejected → `invalid` with the reason; unreachable → unchanged.
+    pub async fn verify_credential(
+        &self,
+        actor: &Actor,
+        workspace: &str,
+        reference: &str,
+    ) -> Result<VerifyReport> {
+        let result = self
+            .verify_credential_inner(actor, workspace, reference)
+            .await;
+        let workspace_id = self
+            .repo
+            .workspace_by_slug(workspace)
+            .await
+            .ok()
+            .flatten()
+            .map(|w| w.id);
+        let workspace_id = workspace_id.as_deref();
+        match &result {
+            Ok(report) => {
+                // A rejection or an unreachable provider is recorded as a failed verification.
+                let error = match &report.verification {
+                    Verification::Valid { .. } => None,
+                    other => self
+                        .provider(&report.credential.provider)
+                        .ok()
+                        .and_then(|p| other.clone().into_error(p)),
+                };
+                let t = Some(target(&report.credential));
+                self.record(actor, workspace_id, "credential.verify", t, error.as_ref())
+                    .await;
+            }
+            Err(e) => {
+                self.record(
+                    actor,
+                    workspace_id,
+                    "credential.verify",
+                    Some(attempted(reference)),
+                    Some(e),
+                )
+                .await
+            }
+        }
+        result
+    }
+
+    pub async fn delete_credential(
+        &self,
+        actor: &Actor,
+        workspace: &str,
+        reference: &str,
+        expected_revision: Option<i64>,
+    ) -> Result<Credential> {
+        let result = self
+            .delete_credential_inner(actor, workspace, reference, expected_revision)
+            .await;
+        self.audited(
+            actor,
+            workspace,
+            "credential.delete",
+            attempted(reference),
+            target,
+            result,
+        )
+        .await
+    }
+}
+
+fn target(c: &Credential) -> Target {
+    Target {
+        kind: "credential",
+        id: Some(c.id.clone()),
+        name: Some(c.name.clone()),
+    }
+}
+
+fn attempted(reference: &str) -> Target {
+    let reference: String = reference.trim().chars().take(200).collect();
+    if uuid::Uuid::parse_str(&reference).is_ok() {
+        Target {
+            kind: "credential",
+            id: Some(reference),
+            name: None,
+        }
+    } else {
+        Target {
+            kind: "credential",
+            id: None,
+            name: Some(reference),
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod audit;
 mod credentials;
 mod error;
 mod model;
@@ -8,13 +9,14 @@ mod startup;
 mod verify;
 mod workspaces;
 
+pub use audit::{AuditActor, AuditEvent, AuditQuery, AuditTarget};
 pub use credentials::{
     DEFAULT_PAGE, ListQuery, MAX_PAGE, NewCredential, Page, VerifyMode, VerifyReport,
 };
 pub use error::{CoreError, ErrorKind, Result};
 pub use model::{
-    Actor, Credential, CredentialName, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, SecretFieldView,
-    Status, Timestamp, Workspace, WorkspaceSlug, parse_description,
+    Actor, ActorKind, Credential, CredentialName, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS,
+    SecretFieldView, Status, Timestamp, Workspace, WorkspaceSlug, parse_description,
 };
 pub use startup::{
     KEY_CHECK, MASTER_KEY_FILE, Notice, Settings, load_catalog, provider_overrides_from_env,

@@ -124,13 +124,49 @@ pub struct Workspace {
     pub created_at: Timestamp,
 }
 
-/// Who asks for an operation (recorded in the audit log).
+/// Who asks for an operation, and from where (recorded in the audit log).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Actor {
+pub struct Actor {
+    pub kind: ActorKind,
+    /// The request id of the API call, when there is one.
+    pub request_id: Option<String>,
+    /// The client's address, when known.
+    pub client: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActorKind {
     /// The local operator, through the CLI on the database.
     Operator,
     /// A client holding an API credential Latchkey issued.
     ApiCredential { id: String, name: String },
+}
+
+impl Actor {
+    pub fn operator() -> Actor {
+        Actor {
+            kind: ActorKind::Operator,
+            request_id: None,
+            client: None,
+        }
+    }
+
+    pub fn api_credential(id: impl Into<String>, name: impl Into<String>) -> Actor {
+        Actor {
+            kind: ActorKind::ApiCredential {
+                id: id.into(),
+                name: name.into(),
+            },
+            request_id: None,
+            client: None,
+        }
+    }
+
+    pub fn with_request(mut self, request_id: Option<String>, client: Option<String>) -> Actor {
+        self.request_id = request_id;
+        self.client = client;
+        self
+    }
 }
 
 /// The longest credential name.

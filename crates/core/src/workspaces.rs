@@ -1,6 +1,7 @@
 //! Workspaces: the tenants. Nothing crosses them.
 
 use crate::Latchkey;
+use crate::audit::Target;
 use crate::error::{CoreError, Result};
 use crate::model::{Actor, Timestamp, Workspace, WorkspaceSlug};
 use latchkey_store::{StoreError, WorkspaceRow};
@@ -17,6 +18,22 @@ impl Latchkey {
     }
 
     pub async fn create_workspace(&self, actor: &Actor, slug: &str) -> Result<Workspace> {
+        let result = self.create_workspace_inner(actor, slug).await;
+        let (workspace_id, error) = match &result {
+            Ok(ws) => (Some(ws.id.as_str()), None),
+            Err(e) => (None, Some(e)),
+        };
+        let target = Target {
+            kind: "workspace",
+            id: workspace_id.map(str::to_owned),
+            name: Some(slug.chars().take(80).collect()),
+        };
+        self.record(actor, workspace_id, "workspace.create", Some(target), error)
+            .await;
+        result
+    }
+
+    async fn create_workspace_inner(&self, actor: &Actor, slug: &str) -> Result<Workspace> {
         let slug = WorkspaceSlug::parse(slug)?;
         let row = WorkspaceRow {
             id: uuid::Uuid::now_v7().to_string(),
@@ -39,7 +56,7 @@ impl Latchkey {
     /// Create the workspace if it does not exist yet.
     pub(crate) async fn ensure_workspace(&self, slug: &str) -> Result<()> {
         if self.repo.workspace_by_slug(slug).await?.is_none() {
-            match self.create_workspace(&Actor::Operator, slug).await {
+            match self.create_workspace(&Actor::operator(), slug).await {
                 Ok(_) | Err(CoreError::DuplicateWorkspace { .. }) => {}
                 Err(e) => return Err(e),
             }

@@ -1,7 +1,10 @@
 #![doc = include_str!("../README.md")]
 
+mod audit;
 mod sqlite;
+mod sqlite_audit;
 
+pub use audit::{AuditFilter, AuditRepository, AuditRow};
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
@@ -94,7 +97,7 @@ pub struct CredentialFilter {
 /// Persistence for everything Latchkey keeps. Every credential query is scoped by workspace.
 /// One implementation per backend; core depends only on this trait.
 #[async_trait]
-pub trait Repository: Send + Sync + 'static {
+pub trait Repository: AuditRepository + Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 

@@ -57,7 +57,7 @@ impl SqliteStore {
     }
 }
 
-fn db_error(e: sqlx::Error) -> StoreError {
+pub(crate) fn db_error(e: sqlx::Error) -> StoreError {
     match e {
         sqlx::Error::Database(ref db) if db.is_unique_violation() => StoreError::Duplicate,
         sqlx::Error::RowNotFound => StoreError::NotFound,

@@ -1,0 +1,93 @@
+use crate::Result;
+use crate::audit::{AuditFilter, AuditRepository, AuditRow};
+use crate::sqlite::{SqliteStore, db_error};
+use async_trait::async_trait;
+use sqlx::{QueryBuilder, Row, Sqlite};
+
+#[async_trait]
+impl AuditRepository for SqliteStore {
+    async fn append_audit(&self, e: &AuditRow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO audit_events (id, workspace_id, at, actor_kind, actor_id, actor_name, action, target_kind, \
+             target_id, target_name, outcome, detail, request_id, client_addr) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&e.id)
+        .bind(&e.workspace_id)
+        .bind(e.at)
+        .bind(&e.actor_kind)
+        .bind(&e.actor_id)
+        .bind(&e.actor_name)
+        .bind(&e.action)
+        .bind(&e.target_kind)
+        .bind(&e.target_id)
+        .bind(&e.target_name)
+        .bind(&e.outcome)
+        .bind(&e.detail)
+        .bind(&e.request_id)
+        .bind(&e.client_addr)
+        .execute(self.pool())
+        .await
+        .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn list_audit(
+        &self,
+        workspace_id: &str,
+        filter: &AuditFilter,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<AuditRow>> {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "SELECT id, workspace_id, at, actor_kind, actor_id, actor_name, action, target_kind, target_id, \
+             target_name, outcome, detail, request_id, client_addr FROM audit_events WHERE workspace_id = ",
+        );
+        q.push_bind(workspace_id);
+        if let Some(action) = &filter.action {
+            q.push(" AND action = ").push_bind(action);
+        }
+        if let Some(target) = &filter.target {
+            q.push(" AND (target_id = ")
+                .push_bind(target)
+                .push(" OR target_name = ")
+                .push_bind(target)
+                .push(")");
+        }
+        if let Some(actor) = &filter.actor {
+            q.push(" AND (actor_id = ")
+                .push_bind(actor)
+                .push(" OR actor_name = ")
+                .push_bind(actor)
+                .push(")");
+        }
+        if let Some(since) = filter.since {
+            q.push(" AND at >= ").push_bind(since);
+        }
+        if let Some(before) = before {
+            q.push(" AND id < ").push_bind(before);
+        }
+        q.push(" ORDER BY id DESC LIMIT ")
+            .push_bind(i64::from(limit));
+        let rows = q.build().fetch_all(self.pool()).await.map_err(db_error)?;
+        Ok(rows
+            .iter()
+            .map(|r| AuditRow {
+                id: r.get("id"),
+                workspace_id: r.get("workspace_id"),
+                at: r.get("at"),
+                actor_kind: r.get("actor_kind"),
+                actor_id: r.get("actor_id"),
+                actor_name: r.get("actor_name"),
+                action: r.get("action"),
+                target_kind: r.get("target_kind"),
+                target_id: r.get("target_id"),
+                target_name: r.get("target_name"),
+                outcome: r.get("outcome"),
+                detail: r.get("detail"),
+                request_id: r.get("request_id"),
+                client_addr: r.get("client_addr"),
+            })
+            .collect())
+    }
+}
