@@ -1,0 +1,113 @@
+//! Small helpers shared by the provider modules.
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+/// Constant-time equality for secrets: a length check, then an XOR-fold over
+/// every byte (no early exit on the first difference).
+pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
+}
+
+/// What the `Authorization` header of a request holds.
+pub(crate) enum Authorization<'a> {
+    /// No `Authorization` header at all.
+    Missing,
+    /// More than one `Authorization` header, or a value that is not visible ASCII.
+    Malformed,
+    /// Exactly one header with this raw value.
+    Value(&'a [u8]),
+}
+
+pub(crate) fn authorization(headers: &HeaderMap) -> Authorization<'_> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    match (values.next(), values.next()) {
+        (None, _) => Authorization::Missing,
+        (Some(v), None) => Authorization::Value(v.as_bytes()),
+        (Some(_), Some(_)) => Authorization::Malformed,
+    }
+}
+
+/// Decode an HTTP Basic `Authorization` value into (username, password).
+/// The scheme is case-insensitive; the payload must be standard, padded base64
+/// of `username:password`. Anything else is `None`.
+pub(crate) fn parse_basic(value: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    let value = std::str::from_utf8(value).ok()?;
+    let (scheme, payload) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = STANDARD.decode(payload.trim()).ok()?;
+    let colon = decoded.iter().position(|&b| b == b':')?;
+    let password = decoded[colon + 1..].to_vec();
+    let mut username = decoded;
+    username.truncate(colon);
+    Some((username, password))
+}
+
+/// A JSON response with the given status and content type.
+pub(crate) fn json_response(
+    status: StatusCode,
+    content_type: &'static str,
+    body: &serde_json::Value,
+) -> Response {
+    let mut response = (status, body.to_string()).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+/// `application/json` response.
+pub(crate) fn json(status: StatusCode, body: &serde_json::Value) -> Response {
+    json_response(status, "application/json; charset=utf-8", body)
+}
+
+/// The status's reason phrase, or a generic one for unregistered codes.
+pub(crate) fn reason(status: StatusCode) -> &'static str {
+    status.canonical_reason().unwrap_or("Error")
+}
+
+/// Seconds since the UNIX epoch.
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ct_eq_compares_whole_values() {
+        assert!(ct_eq(b"secret", b"secret"));
+        assert!(ct_eq(b"", b""));
+        assert!(!ct_eq(b"secret", b"secreT"));
+        assert!(!ct_eq(b"Secret", b"secret"));
+        assert!(!ct_eq(b"secret", b"secret1"));
+        assert!(!ct_eq(b"secret", b""));
+    }
+
+    #[test]
+    fn parse_basic_accepts_only_well_formed_basic() {
+        let v = format!("Basic {}", STANDARD.encode("id:to:ken"));
+        let (u, p) = parse_basic(v.as_bytes()).unwrap();
+        assert_eq!((u.as_slice(), p.as_slice()), (&b"id"[..], &b"to:ken"[..]));
+        let lower = format!("basic {}", STANDARD.encode("id:tok"));
+        assert!(parse_basic(lower.as_bytes()).is_some());
+        let empty = format!("Basic {}", STANDARD.encode(":"));
+        assert_eq!(parse_basic(empty.as_bytes()), Some((vec![], vec![])));
+        assert!(parse_basic(format!("Bearer {}", STANDARD.encode("id:tok")).as_bytes()).is_none());
+        assert!(parse_basic(format!("Basic {}", STANDARD.encode("idtok")).as_bytes()).is_none());
+        assert!(parse_basic(b"Basic !!!").is_none());
+        assert!(parse_basic(b"Basic").is_none());
+    }
+}
