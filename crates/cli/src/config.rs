@@ -79,6 +79,7 @@ pub struct GlobalArgs {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
+    listen: Option<std::net::SocketAddr>,
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
     master_key_file: Option<PathBuf>,
@@ -108,6 +109,7 @@ const KNOWN_VARS: &[&str] = &[
     "LATCHKEY_CONNECT_TIMEOUT",
     "LATCHKEY_LOG",
     "LATCHKEY_LOG_FORMAT",
+    "LATCHKEY_LISTEN",
 ];
 
 /// Warnings for `LATCHKEY_*` variables that are not settings (a typo is never silently ignored).
@@ -198,6 +200,14 @@ pub fn settings(args: &GlobalArgs) -> Result<Settings> {
         providers_dir: args.providers_dir.clone().or(file.providers_dir),
         provider_base_urls,
         outbound,
+    })
+}
+
+/// The config file's `listen`, when there is a config file.
+pub fn file_listen(args: &GlobalArgs) -> Result<Option<std::net::SocketAddr>> {
+    Ok(match &args.config {
+        Some(path) => read_file(path)?.listen,
+        None => None,
     })
 }
 

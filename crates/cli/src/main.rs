@@ -1,10 +1,12 @@
 //! `latchkey`: one binary. The CLI is a thin adapter: it parses input, calls core directly on the
 //! database as the local operator, and prints the answer.
 
+mod api_credentials;
 mod config;
 mod input;
 mod output;
 mod sandbox;
+mod serve;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -39,6 +41,11 @@ enum Command {
     /// Workspaces (tenants).
     #[command(subcommand)]
     Workspaces(WorkspacesCommand),
+    /// Issued API credentials: add (token shown once), list, show, rename, disable, enable, regenerate, delete.
+    #[command(subcommand)]
+    ApiCredentials(api_credentials::ApiCredentialsCommand),
+    /// Serve the REST API (with --sandbox, also the simulated providers).
+    Serve(serve::ServeArgs),
     /// Run simulated versions of the four seed providers on loopback, for trying Latchkey out.
     Sandbox(sandbox::SandboxArgs),
     /// The workspace's audit log, newest first.
@@ -234,6 +241,7 @@ async fn run(cli: Cli) -> Result<()> {
     let g = cli.global;
     match cli.command {
         Command::Sandbox(args) => sandbox::run(args).await,
+        Command::Serve(args) => serve::run(&g, args).await,
         Command::Providers(cmd) => {
             let settings = config::settings(&g)?;
             let catalog = latchkey_core::load_catalog(
@@ -247,7 +255,7 @@ async fn run(cli: Cli) -> Result<()> {
                             &catalog
                                 .providers()
                                 .iter()
-                                .map(provider_json)
+                                .map(latchkey_core::provider_json)
                                 .collect::<Vec<_>>(),
                         )
                     } else {
@@ -261,7 +269,7 @@ async fn run(cli: Cli) -> Result<()> {
                         known: catalog.ids().into_iter().map(str::to_owned).collect(),
                     })?;
                     if g.json {
-                        print_json(&provider_json(provider))
+                        print_json(&latchkey_core::provider_json(provider))
                     } else {
                         output::provider(provider);
                         Ok(())
@@ -277,7 +285,10 @@ async fn run(cli: Cli) -> Result<()> {
                     if g.json {
                         print_json(&items)
                     } else {
-                        Ok(output::workspaces(&items))
+                        {
+                            output::workspaces(&items);
+                            Ok(())
+                        }
                     }
                 }
                 WorkspacesCommand::Add { slug } => {
@@ -285,12 +296,19 @@ async fn run(cli: Cli) -> Result<()> {
                     if g.json {
                         print_json(&ws)
                     } else {
-                        Ok(println!("Added workspace {}.", ws.slug))
+                        {
+                            println!("Added workspace {}.", ws.slug);
+                            Ok(())
+                        }
                     }
                 }
             }
         }
         Command::Credentials(cmd) => credentials(&g, cmd).await,
+        Command::ApiCredentials(cmd) => {
+            let lk = open(&g).await?;
+            api_credentials::run(&lk, &g.workspace, g.json, cmd).await
+        }
         Command::Audit {
             action,
             target,
@@ -300,9 +318,11 @@ async fn run(cli: Cli) -> Result<()> {
         } => {
             let since = since
                 .map(|s| {
-                    humantime::parse_rfc3339_weak(&s)
-                        .map(|t| latchkey_core::Timestamp(t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)))
-                        .map_err(|_| Usage(format!("--since takes an RFC 3339 time such as 2026-11-01T00:00:00Z, not `{s}`")))
+                    latchkey_core::parse_rfc3339(&s).ok_or_else(|| {
+                        Usage(format!(
+                            "--since takes an RFC 3339 time such as 2026-11-01T00:00:00Z, not `{s}`"
+                        ))
+                    })
                 })
                 .transpose()?;
             let lk = open(&g).await?;
@@ -552,7 +572,10 @@ async fn credentials(g: &GlobalArgs, cmd: CredentialsCommand) -> Result<()> {
             if g.json {
                 print_json(&c)
             } else {
-                Ok(println!("Deleted `{}`.", c.name))
+                {
+                    println!("Deleted `{}`.", c.name);
+                    Ok(())
+                }
             }
         }
     }
@@ -561,35 +584,6 @@ async fn credentials(g: &GlobalArgs, cmd: CredentialsCommand) -> Result<()> {
 fn print_json<T: Serialize>(value: &T) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
-}
-
-fn provider_json(p: &latchkey_catalog::Provider) -> serde_json::Value {
-    serde_json::json!({
-        "id": p.id,
-        "name": p.name,
-        "description": p.description,
-        "docs_url": p.docs_url,
-        "base_url": p.base_url_template(),
-        "base_url_overridden": p.base_url_overridden(),
-        "auth": p.auth.describe(),
-        "fields": p.fields.iter().map(|f| serde_json::json!({
-            "key": f.key, "label": f.label, "help": f.help, "secret": f.secret, "required": f.required,
-            "pattern": f.pattern(), "options": f.options, "dns_label": f.host_label,
-        })).collect::<Vec<_>>(),
-        "verify": {
-            "method": p.verify.method, "path": p.verify.path.as_str(),
-            "valid": p.verify.valid.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            "rejected": p.verify.rejected.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            "try_later": p.verify.try_later.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            "identity": p.verify.identity,
-            "hints": p.verify.hints(),
-        },
-        "rate_limit": p.rate_limit.as_ref().map(|r| serde_json::json!({
-            "requests": r.requests, "per_seconds": r.per.map(|d| d.as_secs()), "scope": r.scope,
-            "weekly": r.weekly, "configurable": r.configurable, "note": r.note,
-        })),
-        "source": p.source,
-    })
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use crate::model::{Actor, ActorKind, Timestamp};
 use latchkey_store::{AuditFilter, AuditRow};
 use serde::Serialize;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditEvent {
     pub id: String,
     pub at: Timestamp,
@@ -23,7 +23,7 @@ pub struct AuditEvent {
     pub client: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditActor {
     /// `operator` or `api_credential`.
     pub kind: String,
@@ -31,7 +31,7 @@ pub struct AuditActor {
     pub name: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditTarget {
     /// `credential`, `api_credential` or `workspace`.
     pub kind: String,

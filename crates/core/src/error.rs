@@ -17,6 +17,9 @@ pub enum ErrorKind {
     Unavailable,
     /// The credential is disabled (exit 1 / 409).
     Refused,
+    /// The caller may not do this (exit 1 / 403), e.g. a member API credential managing API
+    /// credentials.
+    Forbidden,
     /// Start-up or configuration problem (exit 1).
     Setup,
     /// Something inside Latchkey failed (exit 1 / 500); details only in the log.
@@ -55,6 +58,33 @@ pub enum CoreError {
         workspace: String,
         reference: String,
     },
+
+    #[error(
+        "no API credential `{reference}` in workspace `{workspace}`; `latchkey api-credentials list` shows them"
+    )]
+    ApiCredentialNotFound {
+        workspace: String,
+        reference: String,
+    },
+
+    #[error(
+        "an API credential named `{name}` already exists in this workspace; choose another name or rename the existing one"
+    )]
+    DuplicateApiCredentialName { name: String },
+
+    #[error(
+        "this workspace already has {limit} API credentials, the most it may hold; delete one it no longer needs first"
+    )]
+    ApiCredentialLimit { limit: usize },
+
+    #[error("{0}")]
+    Forbidden(String),
+
+    #[error(
+        "the grace period must be between 0 and {max} seconds (24 hours); give 0 to invalidate the old token at once",
+        max = crate::MAX_GRACE_SECONDS
+    )]
+    InvalidGracePeriod,
 
     #[error("no workspace `{slug}`; `latchkey workspaces list` shows them")]
     WorkspaceNotFound { slug: String },
@@ -115,9 +145,17 @@ impl CoreError {
             | InvalidField(_)
             | InvalidName(_)
             | InvalidDescription(_)
-            | InvalidWorkspace { .. } => ErrorKind::Invalid,
-            CredentialNotFound { .. } | WorkspaceNotFound { .. } => ErrorKind::NotFound,
-            DuplicateName { .. } | DuplicateWorkspace { .. } | StaleRevision => ErrorKind::Conflict,
+            | InvalidWorkspace { .. }
+            | InvalidGracePeriod => ErrorKind::Invalid,
+            CredentialNotFound { .. } | WorkspaceNotFound { .. } | ApiCredentialNotFound { .. } => {
+                ErrorKind::NotFound
+            }
+            DuplicateName { .. }
+            | DuplicateWorkspace { .. }
+            | StaleRevision
+            | DuplicateApiCredentialName { .. }
+            | ApiCredentialLimit { .. } => ErrorKind::Conflict,
+            Forbidden(_) => ErrorKind::Forbidden,
             ProviderRejected { .. } => ErrorKind::Rejected,
             ProviderUnreachable { .. } | StoreUnavailable(_) => ErrorKind::Unavailable,
             CredentialDisabled { .. } => ErrorKind::Refused,
@@ -141,6 +179,11 @@ impl CoreError {
             DuplicateWorkspace { .. } => "duplicate_workspace",
             CredentialNotFound { .. } => "credential_not_found",
             WorkspaceNotFound { .. } => "workspace_not_found",
+            ApiCredentialNotFound { .. } => "api_credential_not_found",
+            DuplicateApiCredentialName { .. } => "duplicate_name",
+            ApiCredentialLimit { .. } => "api_credential_limit",
+            Forbidden(_) => "forbidden",
+            InvalidGracePeriod => "invalid_grace_period",
             StaleRevision => "stale_revision",
             ProviderRejected { .. } => "provider_rejected",
             ProviderUnreachable { .. } => "provider_unreachable",
@@ -158,7 +201,10 @@ impl CoreError {
     pub fn field(&self) -> Option<&str> {
         match self {
             CoreError::InvalidField(e) => Some(e.field()),
-            CoreError::InvalidName(_) | CoreError::DuplicateName { .. } => Some("name"),
+            CoreError::InvalidName(_)
+            | CoreError::DuplicateName { .. }
+            | CoreError::DuplicateApiCredentialName { .. } => Some("name"),
+            CoreError::InvalidGracePeriod => Some("grace_seconds"),
             CoreError::InvalidDescription(_) => Some("description"),
             CoreError::UnknownProvider { .. } => Some("provider"),
             CoreError::ProviderRejected { field_keys, .. } => {

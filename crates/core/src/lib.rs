@@ -1,14 +1,19 @@
 #![doc = include_str!("../README.md")]
 
+mod api_credentials;
 mod audit;
 mod credentials;
 mod error;
 mod model;
 pub mod outbound;
+mod providers;
 mod startup;
 mod verify;
 mod workspaces;
 
+pub use api_credentials::{
+    ApiCredential, AuthFailure, MAX_API_CREDENTIALS, MAX_GRACE_SECONDS, Principal, Role,
+};
 pub use audit::{AuditActor, AuditEvent, AuditQuery, AuditTarget};
 pub use credentials::{
     DEFAULT_PAGE, ListQuery, MAX_PAGE, NewCredential, Page, VerifyMode, VerifyReport,
@@ -16,8 +21,9 @@ pub use credentials::{
 pub use error::{CoreError, ErrorKind, Result};
 pub use model::{
     Actor, ActorKind, Credential, CredentialName, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS,
-    SecretFieldView, Status, Timestamp, Workspace, WorkspaceSlug, parse_description,
+    SecretFieldView, Status, Timestamp, Workspace, WorkspaceSlug, parse_description, parse_rfc3339,
 };
+pub use providers::provider_json;
 pub use startup::{
     KEY_CHECK, MASTER_KEY_FILE, Notice, Settings, load_catalog, provider_overrides_from_env,
 };
@@ -40,6 +46,9 @@ pub struct Latchkey {
     catalog: Arc<Catalog>,
     keys: Arc<KeyRing>,
     outbound: Outbound,
+    /// Issued API credentials: the short-lived cache of successful authentications and the
+    /// coalesced last-used writes.
+    api_auth: Arc<api_credentials::AuthState>,
 }
 
 impl Latchkey {
@@ -54,6 +63,7 @@ impl Latchkey {
             catalog,
             keys,
             outbound,
+            api_auth: Arc::default(),
         }
     }
 

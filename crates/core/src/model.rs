@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A point in time, stored as UNIX milliseconds, shown as RFC 3339 (UTC).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, utoipa::ToSchema)]
+#[schema(value_type = String, format = DateTime)]
 pub struct Timestamp(pub i64);
 
 impl Timestamp {
@@ -24,6 +25,13 @@ impl Timestamp {
     }
 }
 
+/// Parse an RFC 3339 time (e.g. `2026-11-01T00:00:00Z`).
+pub fn parse_rfc3339(text: &str) -> Option<Timestamp> {
+    let time = humantime::parse_rfc3339_weak(text.trim()).ok()?;
+    let ms = time.duration_since(UNIX_EPOCH).ok()?.as_millis();
+    Some(Timestamp(i64::try_from(ms).ok()?))
+}
+
 impl std::fmt::Display for Timestamp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let time = UNIX_EPOCH + Duration::from_millis(self.0.max(0) as u64);
@@ -38,7 +46,7 @@ impl Serialize for Timestamp {
 }
 
 /// A credential's status as users see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// The last verification succeeded.
@@ -89,14 +97,14 @@ impl std::fmt::Display for Status {
 }
 
 /// A secret field as shown: whether it is set and a masked hint, never the value.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct SecretFieldView {
     pub set: bool,
     pub hint: String,
 }
 
 /// A credential as every interface shows it. Holds no secret.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Credential {
     pub id: String,
     pub workspace: String,
@@ -117,7 +125,7 @@ pub struct Credential {
     pub updated_at: Timestamp,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Workspace {
     pub id: String,
     pub slug: String,

@@ -1,9 +1,12 @@
 #![doc = include_str!("../README.md")]
 
+mod api_credentials;
 mod audit;
 mod sqlite;
+mod sqlite_api_credentials;
 mod sqlite_audit;
 
+pub use api_credentials::{ApiCredentialRepository, ApiCredentialRow};
 pub use audit::{AuditFilter, AuditRepository, AuditRow};
 pub use sqlite::SqliteStore;
 
@@ -97,7 +100,7 @@ pub struct CredentialFilter {
 /// Persistence for everything Latchkey keeps. Every credential query is scoped by workspace.
 /// One implementation per backend; core depends only on this trait.
 #[async_trait]
-pub trait Repository: AuditRepository + Send + Sync + 'static {
+pub trait Repository: AuditRepository + ApiCredentialRepository + Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 

@@ -198,6 +198,11 @@ impl Env {
         all
     }
 
+    /// The stdout and stderr of every run so far, one entry per run.
+    pub fn outputs(&self) -> Vec<String> {
+        self.outputs.lock().unwrap().clone()
+    }
+
     /// No output of any run so far holds any secret, in any of its forms.
     pub fn assert_no_secret_in_output(&self) {
         let outputs = self.outputs.lock().unwrap();

@@ -1,0 +1,106 @@
+//! `latchkey serve`: the REST API (and, with `--sandbox`, the simulated providers in-process).
+
+use crate::config::{self, GlobalArgs};
+use anyhow::{Context, Result};
+use latchkey_core::Latchkey;
+use latchkey_sandbox::{DemoCredentials, PROVIDER_IDS, Sandbox, SandboxConfig};
+use latchkey_server::{AppState, Application};
+use std::net::SocketAddr;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// The address to listen on [default: 127.0.0.1:8080; config file key: listen].
+    #[arg(long, env = "LATCHKEY_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Also run the sandbox providers in-process and point the catalog at them, so that everything
+    /// can be tried with no provider account.
+    #[arg(long)]
+    pub sandbox: bool,
+}
+
+pub async fn run(g: &GlobalArgs, args: ServeArgs) -> Result<()> {
+    // Listen for SIGTERM before anything is printed, so that a stop right after start is graceful too.
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot listen for SIGTERM")?;
+    let mut settings = config::settings(g)?;
+    let listen = args
+        .listen
+        .or(config::file_listen(g)?)
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+    let sandbox = if args.sandbox {
+        let sandbox = Sandbox::start(SandboxConfig {
+            demo: DemoCredentials::default(),
+            base_port: 0,
+            ..SandboxConfig::default()
+        })
+        .await
+        .context("cannot start the sandbox providers")?;
+        for id in PROVIDER_IDS {
+            if let Some(url) = sandbox.base_url(id) {
+                settings.provider_base_urls.insert(id.to_owned(), url);
+            }
+        }
+        Some(sandbox)
+    } else {
+        None
+    };
+
+    let (lk, notices) = Latchkey::start(&settings).await?;
+    for notice in notices {
+        println!("{}", notice.0);
+    }
+    let admin = lk.bootstrap_admin().await?;
+    let app = Application::bind(listen, AppState::new(lk))
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = app.local_addr()?;
+    println!("Latchkey is listening on http://{addr}");
+    if let Some((credential, token)) = admin {
+        println!();
+        println!(
+            "Admin API credential `{}` of workspace `{}`:",
+            credential.name, credential.workspace
+        );
+        println!("  {}", token.expose());
+        println!("This token will not be shown again: store it now.");
+        println!(
+            "Use it as HTTP Basic (user name `{}`, password the token) or as a Bearer token:",
+            credential.workspace
+        );
+        println!("  curl -H \"Authorization: Bearer $TOKEN\" http://{addr}/v1/credentials");
+        println!("Lost it? `latchkey api-credentials add NAME --role admin` makes another.");
+    }
+    if let Some(sandbox) = &sandbox {
+        println!();
+        println!("Sandbox providers (simulated, on loopback) and their demo credentials:");
+        for id in PROVIDER_IDS {
+            let fields = sandbox.demo().fields(id);
+            let line = fields
+                .iter()
+                .map(|(k, v, _)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("  ");
+            println!(
+                "  {id:<14} {}  {line}",
+                sandbox.base_url(id).unwrap_or_default()
+            );
+        }
+    }
+    println!();
+    app.serve(shutdown_signal(term))
+        .await
+        .context("the server stopped with an error")?;
+    if let Some(sandbox) = sandbox {
+        sandbox.shutdown().await;
+    }
+    eprintln!("Latchkey stopped.");
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM: stop accepting, let requests in flight finish.
+async fn shutdown_signal(mut term: tokio::signal::unix::Signal) {
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term.recv() => {},
+    }
+}

@@ -1,0 +1,228 @@
+//! `latchkey serve --sandbox` as a process: first start prints the URL, the demo credentials and the
+//! one-time admin token; a full create → verify → regenerate cycle at the most verbose log level
+//! leaves no secret or token in any output; SIGTERM stops it cleanly; a restart prints no token.
+
+use base64::Engine as _;
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+
+struct Server {
+    child: Child,
+    stderr: std::thread::JoinHandle<String>,
+    url: String,
+    token: Option<String>,
+    demo: Vec<(String, Vec<(String, String)>)>,
+    stdout: Vec<String>,
+}
+
+fn start(data_dir: &std::path::Path) -> Server {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_latchkey"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("LATCHKEY_") {
+            cmd.env_remove(key);
+        }
+    }
+    let mut child = cmd
+        .args(["serve", "--sandbox", "--listen", "127.0.0.1:0"])
+        .env("LATCHKEY_DATA_DIR", data_dir)
+        .env("LATCHKEY_LOG", "trace")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let stderr = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = err.read_to_string(&mut text);
+        text
+    });
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut url, mut token, mut demo, mut stdout) = (None, None, Vec::new(), Vec::new());
+    let mut expect_token = false;
+    while let Some(Ok(line)) = lines.next() {
+        stdout.push(line.clone());
+        if let Some(rest) = line.strip_prefix("Latchkey is listening on ") {
+            url = Some(rest.trim().to_owned());
+        }
+        if expect_token {
+            token = Some(line.trim().to_owned());
+            expect_token = false;
+        }
+        if line.starts_with("Admin API credential") {
+            expect_token = true;
+        }
+        let trimmed = line.trim_start();
+        for id in ["chorus", "aircall", "ccai-platform", "clari-copilot"] {
+            if line.starts_with("  ") && trimmed.starts_with(&format!("{id} ")) {
+                let fields = trimmed
+                    .split_whitespace()
+                    .filter_map(|w| w.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+                    .collect();
+                demo.push((id.to_owned(), fields));
+            }
+        }
+        if line.is_empty() && url.is_some() && demo.len() == 4 {
+            break;
+        }
+    }
+    // Keep draining stdout so the server never blocks on it.
+    std::thread::spawn(move || for _ in lines.by_ref() {});
+    Server {
+        child,
+        stderr,
+        url: url.expect("the URL is printed"),
+        token,
+        demo,
+        stdout,
+    }
+}
+
+fn stop(mut server: Server) -> (i32, String) {
+    let pid = server.child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let status = server.child.wait().unwrap();
+    let stderr = server.stderr.join().unwrap();
+    (status.code().unwrap_or(-1), stderr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_with_sandbox_logs_no_secret_at_the_most_verbose_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&dir.path().join("data"));
+    let admin = server
+        .token
+        .clone()
+        .expect("first start prints the admin token");
+    assert!(
+        server
+            .stdout
+            .iter()
+            .any(|l| l.contains("will not be shown again"))
+    );
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let url = |p: &str| format!("{}{p}", server.url);
+
+    let mut secrets = vec![admin.clone()];
+    let mut responses = Vec::new();
+    for (provider, fields) in &server.demo {
+        let map: serde_json::Map<String, serde_json::Value> = fields
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect();
+        for (k, v) in fields {
+            if ["api_token", "api_password"].contains(&k.as_str()) {
+                secrets.push(v.clone());
+            }
+        }
+        let response = client
+            .post(url("/v1/credentials"))
+            .basic_auth("default", Some(&admin))
+            .json(&serde_json::json!({"provider": provider, "name": provider, "fields": map}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        let created: serde_json::Value = response.json().await.unwrap();
+        let id = created["id"].as_str().unwrap();
+        let verified = client
+            .post(url(&format!("/v1/credentials/{id}/verify")))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(verified.status(), 200);
+        responses.push(verified.text().await.unwrap());
+    }
+    let issued: serde_json::Value = client
+        .post(url("/v1/api-credentials"))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"name": "etl"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let etl = issued["token"].as_str().unwrap().to_owned();
+    secrets.push(etl.clone());
+    let id = issued["api_credential"]["id"].as_str().unwrap();
+    let regenerated: serde_json::Value = client
+        .post(url(&format!("/v1/api-credentials/{id}/regenerate")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let new_etl = regenerated["token"].as_str().unwrap().to_owned();
+    secrets.push(new_etl.clone());
+    assert_eq!(
+        client
+            .get(url("/v1/credentials"))
+            .bearer_auth(&etl)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        client
+            .get(url("/v1/credentials"))
+            .bearer_auth(&new_etl)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    for path in ["/v1/credentials", "/v1/audit?limit=200", "/metrics"] {
+        responses.push(
+            client
+                .get(url(path))
+                .bearer_auth(&new_etl)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+        );
+    }
+
+    let stdout = server.stdout.join("\n");
+    let (code, stderr) = stop(server);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("TRACE") || stderr.contains("DEBUG"),
+        "the log is verbose"
+    );
+    assert!(stderr.contains("Latchkey stopped"));
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    for secret in &secrets {
+        for form in [
+            secret.clone(),
+            b64(secret),
+            b64(&format!("default:{secret}")),
+        ] {
+            assert!(!stderr.contains(&form), "the log holds a secret");
+            for r in &responses {
+                assert!(!r.contains(&form), "a response holds a secret: {r}");
+            }
+        }
+        // stdout shows the sandbox's demo values and the admin token once, never an issued token.
+        if *secret == etl || *secret == new_etl {
+            assert!(!stdout.contains(secret.as_str()));
+        }
+    }
+    assert_eq!(stdout.matches(admin.as_str()).count(), 1);
+
+    // A restart on the same data prints no token.
+    let again = start(&dir.path().join("data"));
+    assert!(again.token.is_none());
+    let (code, _) = stop(again);
+    assert_eq!(code, 0);
+}

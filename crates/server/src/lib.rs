@@ -1,0 +1,260 @@
+#![doc = include_str!("../README.md")]
+
+mod api;
+mod error;
+mod extract;
+mod metrics;
+mod openapi;
+
+pub use error::{ApiError, Problem};
+pub use metrics::Metrics;
+pub use openapi::ApiDoc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use extract::AuthThrottle;
+use latchkey_core::Latchkey;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+/// The largest request body accepted.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub lk: Latchkey,
+    pub metrics: Arc<Metrics>,
+    throttle: Arc<AuthThrottle>,
+}
+
+impl AppState {
+    pub fn new(lk: Latchkey) -> AppState {
+        AppState {
+            lk,
+            metrics: Arc::new(Metrics::new()),
+            throttle: Arc::new(AuthThrottle::new(20, Duration::from_secs(60))),
+        }
+    }
+}
+
+/// The whole HTTP application: the REST API under `/v1` and the operations endpoints.
+pub fn build_router(state: AppState) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    let v1 = Router::new()
+        .route("/providers", get(api::list_providers))
+        .route("/providers/{id}", get(api::get_provider))
+        .route(
+            "/credentials",
+            get(api::list_credentials).post(api::create_credential),
+        )
+        .route(
+            "/credentials/{id}",
+            get(api::get_credential)
+                .patch(api::patch_credential)
+                .delete(api::delete_credential),
+        )
+        .route(
+            "/credentials/{id}/secrets",
+            axum::routing::put(api::replace_secrets),
+        )
+        .route("/credentials/{id}/verify", post(api::verify_credential))
+        .route("/credentials/{id}/disable", post(api::disable_credential))
+        .route("/credentials/{id}/enable", post(api::enable_credential))
+        .route(
+            "/api-credentials",
+            get(api::list_api_credentials).post(api::create_api_credential),
+        )
+        .route(
+            "/api-credentials/{id}",
+            get(api::get_api_credential)
+                .patch(api::patch_api_credential)
+                .delete(api::delete_api_credential),
+        )
+        .route(
+            "/api-credentials/{id}/disable",
+            post(api::disable_api_credential),
+        )
+        .route(
+            "/api-credentials/{id}/enable",
+            post(api::enable_api_credential),
+        )
+        .route(
+            "/api-credentials/{id}/regenerate",
+            post(api::regenerate_api_credential),
+        )
+        .route(
+            "/workspaces",
+            get(api::list_workspaces).post(api::create_workspace),
+        )
+        .route("/audit", get(api::list_audit))
+        .route("/openapi.json", get(openapi::document));
+    Router::new()
+        .nest("/v1", v1)
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            record_metrics,
+        ))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(60),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            let route = req
+                .extensions()
+                .get::<MatchedPath>()
+                .map(MatchedPath::as_str)
+                .unwrap_or("-");
+            tracing::info_span!("request", request_id = %id, method = %req.method(), route = %route)
+        }))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            header::COOKIE,
+        ]))
+        .with_state(state)
+}
+
+async fn record_metrics(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let response = next.run(request).await;
+    state.metrics.request(
+        &method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    response
+}
+
+/// The process is up.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "Up", body = Object)))]
+async fn healthz() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Ready when the database answers and the master key is loaded.
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "Ready", body = Object), (status = 503, description = "Not ready", body = Problem, content_type = "application/problem+json")))]
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state
+        .lk
+        .repository()
+        .get_meta(latchkey_core::KEY_CHECK)
+        .await
+    {
+        Ok(Some(_)) => axum::Json(serde_json::json!({
+            "status": "ready",
+            "database": state.lk.repository().backend(),
+            "master_key": state.lk.key_ring().primary_id().as_str(),
+        }))
+        .into_response(),
+        Ok(None) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "The master key check is missing.",
+        )
+        .into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: database unavailable");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_ready",
+                "The database is unavailable.",
+            )
+            .into_response()
+        }
+    }
+}
+
+async fn metrics_text(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "No such route. The API lives under /v1.",
+    )
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "This route does not take that method.",
+    )
+}
+
+/// A bound, not yet serving, application: tests bind port 0 and read the real port.
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    router: Router,
+}
+
+impl Application {
+    pub async fn bind(addr: SocketAddr, state: AppState) -> std::io::Result<Application> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        Ok(Application {
+            listener,
+            router: build_router(state),
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serve until `shutdown` resolves; requests in flight then finish.
+    pub async fn serve(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+    }
+}

@@ -1,0 +1,217 @@
+use crate::Result;
+use crate::StoreError;
+use crate::api_credentials::{ApiCredentialRepository, ApiCredentialRow};
+use crate::sqlite::{SqliteStore, db_error};
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+macro_rules! columns {
+    () => {
+        "id, workspace_id, name, name_key, role, token_hash, token_hint, previous_hash, \
+         previous_expires_at, enabled, created_at, updated_at, last_used_at, revision"
+    };
+}
+
+fn api_credential(r: &SqliteRow) -> ApiCredentialRow {
+    ApiCredentialRow {
+        id: r.get("id"),
+        workspace_id: r.get("workspace_id"),
+        name: r.get("name"),
+        name_key: r.get("name_key"),
+        role: r.get("role"),
+        token_hash: r.get("token_hash"),
+        token_hint: r.get("token_hint"),
+        previous_hash: r.get("previous_hash"),
+        previous_expires_at: r.get("previous_expires_at"),
+        enabled: r.get::<i64, _>("enabled") != 0,
+        created_at: r.get("created_at"),
+        updated_at: r.get("updated_at"),
+        last_used_at: r.get("last_used_at"),
+        revision: r.get("revision"),
+    }
+}
+
+#[async_trait]
+impl ApiCredentialRepository for SqliteStore {
+    async fn insert_api_credential(&self, c: &ApiCredentialRow) -> Result<()> {
+        sqlx::query(concat!(
+            "INSERT INTO api_credentials (",
+            columns!(),
+            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(&c.id)
+        .bind(&c.workspace_id)
+        .bind(&c.name)
+        .bind(&c.name_key)
+        .bind(&c.role)
+        .bind(&c.token_hash)
+        .bind(&c.token_hint)
+        .bind(&c.previous_hash)
+        .bind(c.previous_expires_at)
+        .bind(i64::from(c.enabled))
+        .bind(c.created_at)
+        .bind(c.updated_at)
+        .bind(c.last_used_at)
+        .bind(c.revision)
+        .execute(self.pool())
+        .await
+        .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn get_api_credential(
+        &self,
+        workspace_id: &str,
+        id: &str,
+    ) -> Result<Option<ApiCredentialRow>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM api_credentials WHERE workspace_id = ? AND id = ?"
+        ))
+        .bind(workspace_id)
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(db_error)?;
+        Ok(row.as_ref().map(api_credential))
+    }
+
+    async fn api_credential_by_name(
+        &self,
+        workspace_id: &str,
+        name_key: &str,
+    ) -> Result<Option<ApiCredentialRow>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM api_credentials WHERE workspace_id = ? AND name_key = ?"
+        ))
+        .bind(workspace_id)
+        .bind(name_key)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(db_error)?;
+        Ok(row.as_ref().map(api_credential))
+    }
+
+    async fn list_api_credentials(&self, workspace_id: &str) -> Result<Vec<ApiCredentialRow>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM api_credentials WHERE workspace_id = ? ORDER BY created_at, id"
+        ))
+        .bind(workspace_id)
+        .fetch_all(self.pool())
+        .await
+        .map_err(db_error)?;
+        Ok(rows.iter().map(api_credential).collect())
+    }
+
+    async fn update_api_credential(
+        &self,
+        c: &ApiCredentialRow,
+        expected_revision: i64,
+    ) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE api_credentials SET name = ?, name_key = ?, role = ?, token_hash = ?, token_hint = ?, \
+             previous_hash = ?, previous_expires_at = ?, enabled = ?, updated_at = ?, revision = ? \
+             WHERE workspace_id = ? AND id = ? AND revision = ?",
+        )
+        .bind(&c.name)
+        .bind(&c.name_key)
+        .bind(&c.role)
+        .bind(&c.token_hash)
+        .bind(&c.token_hint)
+        .bind(&c.previous_hash)
+        .bind(c.previous_expires_at)
+        .bind(i64::from(c.enabled))
+        .bind(c.updated_at)
+        .bind(c.revision)
+        .bind(&c.workspace_id)
+        .bind(&c.id)
+        .bind(expected_revision)
+        .execute(self.pool())
+        .await
+        .map_err(db_error)?;
+        if done.rows_affected() == 1 {
+            return Ok(());
+        }
+        match self.get_api_credential(&c.workspace_id, &c.id).await? {
+            Some(_) => Err(StoreError::Conflict),
+            None => Err(StoreError::NotFound),
+        }
+    }
+
+    async fn delete_api_credential(
+        &self,
+        workspace_id: &str,
+        id: &str,
+        expected_revision: Option<i64>,
+    ) -> Result<()> {
+        let done = sqlx::query(
+            "DELETE FROM api_credentials WHERE workspace_id = ? AND id = ? AND (? IS NULL OR revision = ?)",
+        )
+        .bind(workspace_id)
+        .bind(id)
+        .bind(expected_revision)
+        .bind(expected_revision)
+        .execute(self.pool())
+        .await
+        .map_err(db_error)?;
+        if done.rows_affected() == 1 {
+            return Ok(());
+        }
+        match self.get_api_credential(workspace_id, id).await? {
+            Some(_) => Err(StoreError::Conflict),
+            None => Err(StoreError::NotFound),
+        }
+    }
+
+    async fn count_api_credentials(&self, workspace_id: &str) -> Result<u64> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM api_credentials WHERE workspace_id = ?")
+                .bind(workspace_id)
+                .fetch_one(self.pool())
+                .await
+                .map_err(db_error)?;
+        Ok(n as u64)
+    }
+
+    async fn count_all_api_credentials(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM api_credentials")
+            .fetch_one(self.pool())
+            .await
+            .map_err(db_error)?;
+        Ok(n as u64)
+    }
+
+    async fn api_credential_by_hash(&self, hash: &[u8]) -> Result<Option<ApiCredentialRow>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM api_credentials WHERE token_hash = ? OR previous_hash = ? \
+             ORDER BY token_hash = ? DESC LIMIT 1"
+        ))
+        .bind(hash)
+        .bind(hash)
+        .bind(hash)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(db_error)?;
+        Ok(row.as_ref().map(api_credential))
+    }
+
+    async fn touch_api_credential(&self, id: &str, at: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE api_credentials SET last_used_at = max(coalesce(last_used_at, 0), ?) WHERE id = ?",
+        )
+        .bind(at)
+        .bind(id)
+        .execute(self.pool())
+        .await
+        .map_err(db_error)?;
+        Ok(())
+    }
+}
