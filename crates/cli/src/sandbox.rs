@@ -40,13 +40,7 @@ pub async fn run(args: SandboxArgs) -> Result<()> {
     }
     println!("\nDemo credentials (accepted by the sandbox only):");
     for id in PROVIDER_IDS {
-        let fields = sandbox.demo().fields(id);
-        let line = fields
-            .iter()
-            .map(|(k, v, _)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("  ");
-        println!("  {id:<14} {line}");
+        println!("  {id:<14} {}", demo_line(&sandbox, id));
     }
     println!("\nFor example:");
     println!(
@@ -67,4 +61,15 @@ pub fn override_var(id: &str) -> String {
         "LATCHKEY_PROVIDER_{}_BASE_URL",
         id.to_ascii_uppercase().replace('-', "_")
     )
+}
+
+/// A provider's demo values as `key=value` pairs, for printing.
+pub fn demo_line(sandbox: &Sandbox, id: &str) -> String {
+    sandbox
+        .demo()
+        .fields(id)
+        .iter()
+        .map(|(k, v, _)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("  ")
 }

@@ -74,12 +74,7 @@ pub async fn run(g: &GlobalArgs, args: ServeArgs) -> Result<()> {
         println!();
         println!("Sandbox providers (simulated, on loopback) and their demo credentials:");
         for id in PROVIDER_IDS {
-            let fields = sandbox.demo().fields(id);
-            let line = fields
-                .iter()
-                .map(|(k, v, _)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join("  ");
+            let line = crate::sandbox::demo_line(sandbox, id);
             println!(
                 "  {id:<14} {}  {line}",
                 sandbox.base_url(id).unwrap_or_default()

@@ -16,6 +16,10 @@ struct Server {
 }
 
 fn start(data_dir: &std::path::Path) -> Server {
+    start_with(data_dir, &[("LATCHKEY_LOG", "trace")])
+}
+
+fn start_with(data_dir: &std::path::Path, env: &[(&str, &str)]) -> Server {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_latchkey"));
     for (key, _) in std::env::vars() {
         if key.starts_with("LATCHKEY_") {
@@ -25,7 +29,7 @@ fn start(data_dir: &std::path::Path) -> Server {
     let mut child = cmd
         .args(["serve", "--sandbox", "--listen", "127.0.0.1:0"])
         .env("LATCHKEY_DATA_DIR", data_dir)
-        .env("LATCHKEY_LOG", "trace")
+        .envs(env.iter().copied())
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -225,4 +229,44 @@ async fn serve_with_sandbox_logs_no_secret_at_the_most_verbose_level() {
     assert!(again.token.is_none());
     let (code, _) = stop(again);
     assert_eq!(code, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_carry_the_request_id_on_every_request_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with(
+        &dir.path().join("data"),
+        &[("LATCHKEY_LOG", "info"), ("LATCHKEY_LOG_FORMAT", "json")],
+    );
+    let admin = server.token.clone().unwrap();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let response = client
+        .post(format!("{}/v1/credentials?verify=false", server.url))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"provider": "chorus", "name": "Chorus", "fields": {"api_token": "lk-json-log-token-1234"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let (code, stderr) = stop(server);
+    assert_eq!(code, 0);
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let created = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "credential created")
+        .expect("a JSON line for the create");
+    assert_eq!(
+        created["span"]["request_id"],
+        request_id.as_str(),
+        "{created}"
+    );
+    assert!(!stderr.contains("lk-json-log-token-1234"));
+    assert!(!stderr.contains(&admin));
 }
