@@ -74,6 +74,22 @@ pub struct GlobalArgs {
         value_name = "DURATION"
     )]
     pub connect_timeout: Option<humantime::Duration>,
+    /// How long the proxy waits for a provider's answer to start [default: 30s].
+    #[arg(
+        long,
+        env = "LATCHKEY_PROXY_FIRST_BYTE_TIMEOUT",
+        global = true,
+        value_name = "DURATION"
+    )]
+    pub proxy_first_byte_timeout: Option<humantime::Duration>,
+    /// The longest pause the proxy allows while a body streams [default: 30s].
+    #[arg(
+        long,
+        env = "LATCHKEY_PROXY_IDLE_TIMEOUT",
+        global = true,
+        value_name = "DURATION"
+    )]
+    pub proxy_idle_timeout: Option<humantime::Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -86,6 +102,8 @@ struct FileConfig {
     providers_dir: Option<PathBuf>,
     outbound_timeout: Option<String>,
     connect_timeout: Option<String>,
+    proxy_first_byte_timeout: Option<String>,
+    proxy_idle_timeout: Option<String>,
     #[serde(default)]
     providers: BTreeMap<String, FileProvider>,
 }
@@ -94,6 +112,8 @@ struct FileConfig {
 #[serde(deny_unknown_fields)]
 struct FileProvider {
     base_url: Option<String>,
+    /// Requests per the catalog's period, for a provider whose limit is configurable.
+    rate_limit: Option<u32>,
 }
 
 /// The `LATCHKEY_*` variables Latchkey reads; any other is warned about.
@@ -110,6 +130,8 @@ const KNOWN_VARS: &[&str] = &[
     "LATCHKEY_LOG",
     "LATCHKEY_LOG_FORMAT",
     "LATCHKEY_LISTEN",
+    "LATCHKEY_PROXY_FIRST_BYTE_TIMEOUT",
+    "LATCHKEY_PROXY_IDLE_TIMEOUT",
 ];
 
 /// Warnings for `LATCHKEY_*` variables that are not settings (a typo is never silently ignored).
@@ -160,6 +182,18 @@ pub fn settings(args: &GlobalArgs) -> Result<Settings> {
             "connect_timeout",
             defaults.connect_timeout,
         )?,
+        first_byte_timeout: duration(
+            args.proxy_first_byte_timeout,
+            &file.proxy_first_byte_timeout,
+            "proxy_first_byte_timeout",
+            defaults.first_byte_timeout,
+        )?,
+        idle_timeout: duration(
+            args.proxy_idle_timeout,
+            &file.proxy_idle_timeout,
+            "proxy_idle_timeout",
+            defaults.idle_timeout,
+        )?,
     };
 
     // Base URL overrides: the file's, then the environment's over them.
@@ -171,6 +205,7 @@ pub fn settings(args: &GlobalArgs) -> Result<Settings> {
     )?;
     let ids = catalog.ids();
     let mut provider_base_urls = BTreeMap::new();
+    let mut rate_limits = BTreeMap::new();
     for (id, p) in &file.providers {
         if !ids.contains(&id.as_str()) {
             bail!(
@@ -180,6 +215,9 @@ pub fn settings(args: &GlobalArgs) -> Result<Settings> {
         }
         if let Some(url) = &p.base_url {
             provider_base_urls.insert(id.clone(), url.clone());
+        }
+        if let Some(limit) = p.rate_limit {
+            rate_limits.insert(id.clone(), limit);
         }
     }
     provider_base_urls.extend(latchkey_core::provider_overrides_from_env(
@@ -200,6 +238,7 @@ pub fn settings(args: &GlobalArgs) -> Result<Settings> {
         providers_dir: args.providers_dir.clone().or(file.providers_dir),
         provider_base_urls,
         outbound,
+        rate_limits,
     })
 }
 

@@ -416,7 +416,7 @@ impl Latchkey {
             })
     }
 
-    async fn find(&self, ws: &WorkspaceRow, reference: &str) -> Result<CredentialRow> {
+    pub(crate) async fn find(&self, ws: &WorkspaceRow, reference: &str) -> Result<CredentialRow> {
         let reference = reference.trim();
         if uuid::Uuid::parse_str(reference).is_ok()
             && let Some(row) = self
@@ -469,7 +469,7 @@ impl Latchkey {
 
     /// Write a changed row at the next revision. The secrets are sealed again because their
     /// associated data binds them to the revision.
-    async fn save(
+    pub(crate) async fn save(
         &self,
         ws: &WorkspaceRow,
         mut row: CredentialRow,
@@ -539,7 +539,7 @@ impl Latchkey {
         latchkey_vault::decode_fields(plain.expose()).map_err(vault_error)
     }
 
-    fn view(&self, ws: &WorkspaceRow, row: &CredentialRow) -> Result<Credential> {
+    pub(crate) fn view(&self, ws: &WorkspaceRow, row: &CredentialRow) -> Result<Credential> {
         let hints: BTreeMap<String, String> = from_json(&row.secret_hints);
         let provider = self.catalog.get(&row.provider);
         let mut secrets: BTreeMap<String, SecretFieldView> = BTreeMap::new();
@@ -865,7 +865,10 @@ fn check_fields(
     Ok(())
 }
 
-fn values_of<'a>(settings: &'a BTreeMap<String, String>, secrets: &'a SecretFields) -> Values<'a> {
+pub(crate) fn values_of<'a>(
+    settings: &'a BTreeMap<String, String>,
+    secrets: &'a SecretFields,
+) -> Values<'a> {
     let mut pairs: Vec<(&str, &str)> = settings
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))

@@ -111,6 +111,20 @@ pub enum CoreError {
     )]
     ProviderUnreachable { provider: String, reason: String },
 
+    #[error("the path cannot be proxied: {0}")]
+    InvalidProxyPath(String),
+
+    #[error("{provider} did not answer within {seconds} s; try again, or raise the proxy timeouts")]
+    UpstreamTimeout { provider: String, seconds: u64 },
+
+    #[error("{provider} could not be reached ({reason}); try again later")]
+    UpstreamUnreachable { provider: String, reason: String },
+
+    #[error(
+        "{provider}'s rate limit leaves no slot within the time allowed; retry after {retry_after} s, or allow a longer wait with X-Latchkey-Max-Wait"
+    )]
+    RateLimited { provider: String, retry_after: u64 },
+
     #[error("the credential `{name}` is disabled; enable it first")]
     CredentialDisabled { name: String },
 
@@ -159,6 +173,9 @@ impl CoreError {
             ProviderRejected { .. } => ErrorKind::Rejected,
             ProviderUnreachable { .. } | StoreUnavailable(_) => ErrorKind::Unavailable,
             CredentialDisabled { .. } => ErrorKind::Refused,
+            InvalidProxyPath(_) => ErrorKind::Invalid,
+            UpstreamTimeout { .. } | UpstreamUnreachable { .. } => ErrorKind::Unavailable,
+            RateLimited { .. } => ErrorKind::Unavailable,
             MasterKeyMissing(_) | MasterKeyWrong(_) | Setup(_) => ErrorKind::Setup,
             Vault { .. } | Internal(_) => ErrorKind::Internal,
         }
@@ -188,6 +205,10 @@ impl CoreError {
             ProviderRejected { .. } => "provider_rejected",
             ProviderUnreachable { .. } => "provider_unreachable",
             CredentialDisabled { .. } => "credential_disabled",
+            InvalidProxyPath(_) => "invalid_path",
+            UpstreamTimeout { .. } => "upstream_timeout",
+            UpstreamUnreachable { .. } => "upstream_unreachable",
+            RateLimited { .. } => "rate_limited",
             MasterKeyMissing(_) => "master_key_missing",
             MasterKeyWrong(_) => "master_key_wrong",
             Setup(_) => "setup",

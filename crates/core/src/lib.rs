@@ -7,7 +7,9 @@ mod error;
 mod model;
 pub mod outbound;
 mod providers;
+pub mod proxy;
 mod startup;
+pub mod throttle;
 mod verify;
 mod workspaces;
 
@@ -49,6 +51,10 @@ pub struct Latchkey {
     /// Issued API credentials: the short-lived cache of successful authentications and the
     /// coalesced last-used writes.
     api_auth: Arc<api_credentials::AuthState>,
+    /// The proxy's rate-limit throttle and coalesced last-used writes.
+    proxy_state: Arc<proxy::ProxyState>,
+    /// Operator overrides of providers' request limits (e.g. Aircall plans with 60 a minute).
+    rate_limits: Arc<std::collections::BTreeMap<String, u32>>,
 }
 
 impl Latchkey {
@@ -64,7 +70,19 @@ impl Latchkey {
             keys,
             outbound,
             api_auth: Arc::default(),
+            proxy_state: Arc::default(),
+            rate_limits: Arc::default(),
         }
+    }
+
+    /// Use the operator's request limits instead of the catalog's, by provider id.
+    pub fn with_rate_limits(mut self, limits: std::collections::BTreeMap<String, u32>) -> Latchkey {
+        self.rate_limits = Arc::new(limits);
+        self
+    }
+
+    pub(crate) fn rate_limit_override(&self, provider: &str) -> Option<u32> {
+        self.rate_limits.get(provider).copied()
     }
 
     pub fn catalog(&self) -> &Catalog {

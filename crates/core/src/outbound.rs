@@ -23,7 +23,12 @@ const MAX_BODY: usize = 1 << 20;
 #[derive(Debug, Clone)]
 pub struct OutboundConfig {
     pub connect_timeout: Duration,
+    /// Verification: the whole exchange.
     pub timeout: Duration,
+    /// Proxy: until the provider's answer starts.
+    pub first_byte_timeout: Duration,
+    /// Proxy: the longest pause while a body streams.
+    pub idle_timeout: Duration,
 }
 
 impl Default for OutboundConfig {
@@ -31,6 +36,8 @@ impl Default for OutboundConfig {
         OutboundConfig {
             connect_timeout: Duration::from_secs(5),
             timeout: Duration::from_secs(15),
+            first_byte_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -68,16 +75,26 @@ impl OutboundResponse {
 pub struct Outbound {
     strict: reqwest::Client,
     operator: reqwest::Client,
+    /// The same two for the proxy: no total timeout (bodies stream), an idle timeout instead.
+    proxy_strict: reqwest::Client,
+    proxy_operator: reqwest::Client,
     config: OutboundConfig,
 }
 
 impl Outbound {
     pub fn new(config: OutboundConfig) -> Result<Outbound, OutboundError> {
-        let build = |allow_private: bool| {
-            reqwest::Client::builder()
+        let build = |allow_private: bool, streaming: bool| {
+            let builder = reqwest::Client::builder()
                 .user_agent(USER_AGENT)
-                .connect_timeout(config.connect_timeout)
-                .timeout(config.timeout)
+                .connect_timeout(config.connect_timeout);
+            let builder = if streaming {
+                builder
+                    .read_timeout(config.idle_timeout)
+                    .pool_max_idle_per_host(256)
+            } else {
+                builder.timeout(config.timeout)
+            };
+            builder
                 .redirect(reqwest::redirect::Policy::none())
                 .no_proxy()
                 .dns_resolver(Arc::new(GuardedResolver { allow_private }))
@@ -85,8 +102,10 @@ impl Outbound {
                 .map_err(|e| OutboundError::Other(e.without_url().to_string()))
         };
         Ok(Outbound {
-            strict: build(false)?,
-            operator: build(true)?,
+            strict: build(false, false)?,
+            operator: build(true, false)?,
+            proxy_strict: build(false, true)?,
+            proxy_operator: build(true, true)?,
             config,
         })
     }
@@ -95,8 +114,8 @@ impl Outbound {
         &self.config
     }
 
-    /// Send a rendered request after checking its scheme and, for an address literal, the address.
-    pub async fn send(&self, request: &OutboundRequest) -> Result<OutboundResponse, OutboundError> {
+    /// The guard's checks that need no resolution: the scheme, and an address literal's address.
+    fn check_target(request: &OutboundRequest) -> Result<(), OutboundError> {
         let url = request.url();
         let trusted = request.trusted_host;
         match url.scheme() {
@@ -121,6 +140,59 @@ impl Outbound {
                 "{ip} is not a public address"
             )));
         }
+        Ok(())
+    }
+
+    /// Proxy a request: the caller's (already filtered) headers and streamed body, then the
+    /// provider's auth headers on top. Answers as soon as the provider's status and headers
+    /// arrive (within the first-byte timeout); the body streams, each pause bounded by the idle
+    /// timeout.
+    pub async fn send_streaming(
+        &self,
+        request: &OutboundRequest,
+        headers: reqwest::header::HeaderMap,
+        body: reqwest::Body,
+    ) -> Result<reqwest::Response, OutboundError> {
+        Self::check_target(request)?;
+        let method = reqwest::Method::from_bytes(request.method.as_bytes())
+            .map_err(|_| OutboundError::Other("invalid method".to_owned()))?;
+        let client = if request.trusted_host {
+            &self.proxy_operator
+        } else {
+            &self.proxy_strict
+        };
+        let mut headers = headers;
+        for (name, value) in &request.headers {
+            let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| OutboundError::Other("invalid header name".to_owned()))?;
+            let mut value =
+                reqwest::header::HeaderValue::from_str(value.expose_secret()).map_err(|_| {
+                    OutboundError::Other(format!(
+                        "the value for header {name} is not a valid header value"
+                    ))
+                })?;
+            value.set_sensitive(true);
+            headers.remove(&name);
+            headers.insert(name, value);
+        }
+        let send = client
+            .request(method, request.url().clone())
+            .headers(headers)
+            .body(body)
+            .send();
+        match tokio::time::timeout(self.config.first_byte_timeout, send).await {
+            Ok(result) => result.map_err(|e| self.classify(e)),
+            Err(_) => Err(OutboundError::Timeout(
+                self.config.first_byte_timeout.as_secs().max(1),
+            )),
+        }
+    }
+
+    /// Send a rendered request after checking its scheme and, for an address literal, the address.
+    pub async fn send(&self, request: &OutboundRequest) -> Result<OutboundResponse, OutboundError> {
+        Self::check_target(request)?;
+        let url = request.url();
+        let trusted = request.trusted_host;
         let method = reqwest::Method::from_bytes(request.method.as_bytes())
             .map_err(|_| OutboundError::Other("invalid method".to_owned()))?;
         let client = if trusted {

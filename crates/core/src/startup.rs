@@ -28,6 +28,8 @@ pub struct Settings {
     /// Base URL overrides by provider id.
     pub provider_base_urls: BTreeMap<String, String>,
     pub outbound: OutboundConfig,
+    /// Request limits per provider id, for providers whose limit is configurable.
+    pub rate_limits: BTreeMap<String, u32>,
 }
 
 /// Something start-up wants the operator to know once (e.g. that a master key was created).
@@ -115,7 +117,19 @@ impl Latchkey {
 
         let outbound = Outbound::new(settings.outbound.clone())
             .map_err(|e| CoreError::Setup(e.to_string()))?;
-        let latchkey = Latchkey::new(repo, Arc::new(catalog), Arc::new(ring), outbound);
+        for (id, requests) in &settings.rate_limits {
+            let configurable = catalog
+                .get(id)
+                .and_then(|p| p.rate_limit.as_ref())
+                .is_some_and(|r| r.configurable && r.requests.is_some());
+            if !configurable || *requests == 0 {
+                return Err(CoreError::Setup(format!(
+                    "the request limit of `{id}` cannot be set: only a provider whose catalog entry says its limit is configurable (e.g. aircall) takes one, above 0"
+                )));
+            }
+        }
+        let latchkey = Latchkey::new(repo, Arc::new(catalog), Arc::new(ring), outbound)
+            .with_rate_limits(settings.rate_limits.clone());
         latchkey.ensure_workspace(crate::DEFAULT_WORKSPACE).await?;
         Ok((latchkey, notices))
     }

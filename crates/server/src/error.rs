@@ -83,6 +83,10 @@ impl From<CoreError> for ApiError {
         let status = match (&e, e.kind()) {
             (CoreError::StaleRevision, _) => StatusCode::PRECONDITION_FAILED,
             (CoreError::ProviderUnreachable { .. }, _) => StatusCode::BAD_GATEWAY,
+            (CoreError::UpstreamUnreachable { .. }, _) => StatusCode::BAD_GATEWAY,
+            (CoreError::UpstreamTimeout { .. }, _) => StatusCode::GATEWAY_TIMEOUT,
+            (CoreError::RateLimited { .. }, _) => StatusCode::TOO_MANY_REQUESTS,
+            (CoreError::InvalidProxyPath(_), _) => StatusCode::BAD_REQUEST,
             (CoreError::StoreUnavailable(_), _) => StatusCode::SERVICE_UNAVAILABLE,
             (_, ErrorKind::Invalid) => StatusCode::UNPROCESSABLE_ENTITY,
             (_, ErrorKind::Rejected) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -96,6 +100,7 @@ impl From<CoreError> for ApiError {
         if status.is_server_error()
             && status != StatusCode::BAD_GATEWAY
             && status != StatusCode::SERVICE_UNAVAILABLE
+            && status != StatusCode::GATEWAY_TIMEOUT
         {
             tracing::error!(error = %e, code = e.code(), "internal error");
             return ApiError::new(
@@ -110,6 +115,9 @@ impl From<CoreError> for ApiError {
         let field = e.field().map(str::to_owned);
         let mut error = ApiError::new(status, e.code(), e.to_string());
         error.field = field;
+        if let CoreError::RateLimited { retry_after, .. } = &e {
+            error = error.header(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+        }
         error
     }
 }

@@ -5,6 +5,7 @@ mod error;
 mod extract;
 mod metrics;
 mod openapi;
+mod proxy;
 
 pub use error::{ApiError, Problem};
 pub use metrics::Metrics;
@@ -43,7 +44,7 @@ impl AppState {
         AppState {
             lk,
             metrics: Arc::new(Metrics::new()),
-            throttle: Arc::new(AuthThrottle::new(20, Duration::from_secs(60))),
+            throttle: Arc::new(AuthThrottle::new(20, Duration::from_secs(120))),
         }
     }
 }
@@ -98,7 +99,12 @@ pub fn build_router(state: AppState) -> Router {
             get(api::list_workspaces).post(api::create_workspace),
         )
         .route("/audit", get(api::list_audit))
-        .route("/openapi.json", get(openapi::document));
+        .route("/openapi.json", get(openapi::document))
+        .route("/proxy/{credential}", axum::routing::any(proxy::proxy))
+        .route(
+            "/proxy/{credential}/{*path}",
+            axum::routing::any(proxy::proxy),
+        );
     Router::new()
         .nest("/v1", v1)
         .route("/healthz", get(healthz))

@@ -31,8 +31,24 @@ struct ReasonLabels {
     reason: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProxyLabels {
+    provider: String,
+    /// `2xx` … `5xx` from the provider, or `error_<code>` when Latchkey answered itself.
+    class: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProviderLabels {
+    provider: String,
+}
+
 pub struct Metrics {
     registry: Registry,
+    proxy_requests: Family<ProxyLabels, Counter>,
+    proxy_latency: Family<ProviderLabels, Histogram>,
+    proxy_retries: Family<ProviderLabels, Counter>,
+    proxy_throttle_wait: Family<ProviderLabels, Counter<f64, std::sync::atomic::AtomicU64>>,
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
     verifications: Family<VerificationLabels, Counter>,
@@ -77,8 +93,41 @@ impl Metrics {
             "Failed API credential authentications by reason",
             auth_failures.clone(),
         );
+        let proxy_requests = Family::<ProxyLabels, Counter>::default();
+        let proxy_latency = Family::<ProviderLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new([
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ])
+        });
+        let proxy_retries = Family::<ProviderLabels, Counter>::default();
+        let proxy_throttle_wait =
+            Family::<ProviderLabels, Counter<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "proxy_requests",
+            "Proxied requests by provider and answer class",
+            proxy_requests.clone(),
+        );
+        registry.register(
+            "proxy_upstream_duration_seconds",
+            "Proxied request latency until the provider's answer starts",
+            proxy_latency.clone(),
+        );
+        registry.register(
+            "proxy_retries",
+            "Proxied requests sent again (429, 5xx, connection errors)",
+            proxy_retries.clone(),
+        );
+        registry.register(
+            "proxy_throttle_wait_seconds",
+            "Time proxied requests waited for a rate-limit slot",
+            proxy_throttle_wait.clone(),
+        );
         Metrics {
             registry,
+            proxy_requests,
+            proxy_latency,
+            proxy_retries,
+            proxy_throttle_wait,
             requests,
             latency,
             verifications,
@@ -116,6 +165,35 @@ impl Metrics {
                 reason: reason.to_owned(),
             })
             .inc();
+    }
+
+    pub fn proxy(
+        &self,
+        provider: Option<&str>,
+        class: &str,
+        seconds: f64,
+        retries: u32,
+        waited: std::time::Duration,
+    ) {
+        let provider = provider.unwrap_or("none").to_owned();
+        self.proxy_requests
+            .get_or_create(&ProxyLabels {
+                provider: provider.clone(),
+                class: class.to_owned(),
+            })
+            .inc();
+        let labels = ProviderLabels { provider };
+        self.proxy_latency.get_or_create(&labels).observe(seconds);
+        if retries > 0 {
+            self.proxy_retries
+                .get_or_create(&labels)
+                .inc_by(u64::from(retries));
+        }
+        if !waited.is_zero() {
+            self.proxy_throttle_wait
+                .get_or_create(&labels)
+                .inc_by(waited.as_secs_f64());
+        }
     }
 
     pub fn render(&self) -> String {

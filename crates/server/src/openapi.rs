@@ -34,6 +34,7 @@ use utoipa::{Modify, OpenApi};
         api::list_workspaces,
         api::create_workspace,
         api::list_audit,
+        crate::proxy::proxy,
         crate::healthz,
         crate::readyz,
     ),
@@ -45,6 +46,7 @@ use utoipa::{Modify, OpenApi};
         (name = "api-credentials", description = "The API credentials Latchkey issues to its clients"),
         (name = "workspaces", description = "Tenants (admin of the default workspace only)"),
         (name = "audit", description = "Who changed or used what"),
+        (name = "proxy", description = "Use a credential without reading it: Latchkey injects the provider's auth"),
         (name = "operations", description = "Health and readiness"),
     )
 )]

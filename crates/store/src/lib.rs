@@ -137,6 +137,9 @@ pub trait Repository: AuditRepository + ApiCredentialRepository + Send + Sync + 
         expected_revision: Option<i64>,
     ) -> Result<()>;
 
+    /// Record when a credential was last used (no revision change).
+    async fn touch_credential(&self, workspace_id: &str, id: &str, at: i64) -> Result<()>;
+
     /// How many credentials there are in all workspaces.
     async fn count_credentials(&self) -> Result<u64>;
     /// How many envelopes each master key wraps.

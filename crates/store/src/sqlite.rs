@@ -323,6 +323,21 @@ impl Repository for SqliteStore {
         }
     }
 
+    async fn touch_credential(&self, workspace_id: &str, id: &str, at: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE credentials SET last_used_at = ? WHERE workspace_id = ? AND id = ? \
+             AND (last_used_at IS NULL OR last_used_at < ?)",
+        )
+        .bind(at)
+        .bind(workspace_id)
+        .bind(id)
+        .bind(at)
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(())
+    }
+
     async fn count_credentials(&self) -> Result<u64> {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM credentials")
             .fetch_one(&self.pool)

@@ -33,6 +33,7 @@ impl TestApp {
             ..Settings::default()
         };
         settings.outbound.timeout = std::time::Duration::from_secs(5);
+        settings.outbound.first_byte_timeout = std::time::Duration::from_secs(2);
         for id in PROVIDER_IDS {
             settings
                 .provider_base_urls

@@ -1,0 +1,426 @@
+//! The auth-injecting proxy: a pipeline sends a request for a stored credential; Latchkey renders
+//! the target from the catalog, injects the provider's auth, keeps to the provider's rate limit,
+//! retries what is safe to retry, and streams the answer back. The caller never sees the secret.
+
+use crate::Latchkey;
+use crate::error::{CoreError, Result};
+use crate::model::{Actor, Timestamp};
+use crate::outbound::OutboundError;
+use crate::throttle::{Limit, LocalThrottle, Throttle};
+use bytes::Bytes;
+use latchkey_catalog::{Provider, Verdict};
+use reqwest::header::{HeaderMap, HeaderName};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The longest a caller lets Latchkey wait for a rate-limit slot and retries by default.
+pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(30);
+/// Retries of one proxied request at most.
+const MAX_RETRIES: u32 = 4;
+/// How often `last_used_at` is written for one credential at most.
+const TOUCH_EVERY: Duration = Duration::from_secs(60);
+/// The header prefix that belongs to Latchkey and is never forwarded.
+pub const OWN_HEADER_PREFIX: &str = "x-latchkey-";
+
+/// A proxied request's body: buffered (idempotent methods, so it can be sent again) or streamed.
+pub enum ProxyBody {
+    Buffered(Bytes),
+    Streamed(reqwest::Body),
+}
+
+pub struct ProxyRequest {
+    pub method: String,
+    /// The path under the provider's base URL, with its query.
+    pub path_and_query: String,
+    /// The caller's headers, already passed through [`forwardable_request_headers`].
+    pub headers: HeaderMap,
+    pub body: ProxyBody,
+    /// How long Latchkey may wait for a rate-limit slot and retries (`X-Latchkey-Max-Wait`).
+    pub max_wait: Duration,
+}
+
+/// The provider's answer, ready to stream back, and what it took.
+pub struct ProxyAnswer {
+    pub response: reqwest::Response,
+    pub provider: String,
+    pub retries: u32,
+    pub throttled_for: Duration,
+}
+
+/// What the proxy keeps between requests.
+pub(crate) struct ProxyState {
+    pub throttle: Arc<dyn Throttle>,
+    last_used: Mutex<HashMap<String, Instant>>,
+}
+
+impl Default for ProxyState {
+    fn default() -> Self {
+        ProxyState {
+            throttle: Arc::new(LocalThrottle::default()),
+            last_used: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+/// Whether a method may be sent twice with the same effect.
+pub fn is_idempotent(method: &str) -> bool {
+    matches!(method, "GET" | "HEAD" | "PUT" | "DELETE" | "OPTIONS")
+}
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1), never forwarded in either direction.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let listed: Vec<HeaderName> = headers
+        .get_all("connection")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in listed {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(*name);
+    }
+}
+
+/// The caller's headers that may reach the provider: not hop-by-hop, not `Host`, not the
+/// caller's own `Authorization` or `Cookie`, not Latchkey's `X-Latchkey-*`.
+pub fn forwardable_request_headers(mut headers: HeaderMap) -> HeaderMap {
+    strip_hop_by_hop(&mut headers);
+    for name in ["host", "authorization", "cookie"] {
+        headers.remove(name);
+    }
+    let own: Vec<HeaderName> = headers
+        .keys()
+        .filter(|k| k.as_str().starts_with(OWN_HEADER_PREFIX))
+        .cloned()
+        .collect();
+    for name in own {
+        headers.remove(name);
+    }
+    headers
+}
+
+/// The provider's headers that may reach the caller: all but hop-by-hop ones.
+pub fn forwardable_response_headers(mut headers: HeaderMap) -> HeaderMap {
+    strip_hop_by_hop(&mut headers);
+    headers
+}
+
+impl Latchkey {
+    /// Proxy one request through a stored credential of the caller's workspace.
+    pub async fn proxy(
+        &self,
+        actor: &Actor,
+        workspace: &str,
+        reference: &str,
+        request: ProxyRequest,
+    ) -> Result<ProxyAnswer> {
+        let ws = self.workspace_row(workspace).await?;
+        let row = self.find(&ws, reference).await?;
+        if !row.enabled {
+            return Err(CoreError::CredentialDisabled {
+                name: row.name.clone(),
+            });
+        }
+        let provider = self.provider(&row.provider)?;
+        let settings: std::collections::BTreeMap<String, String> =
+            serde_json::from_str(&row.settings).unwrap_or_default();
+        let secrets = self.open(&row)?;
+        let values = crate::credentials::values_of(&settings, &secrets);
+        let target = provider
+            .render_request(&values, &request.method, &request.path_and_query)
+            .map_err(|e| CoreError::InvalidProxyPath(e.to_string()))?;
+        let limit = provider
+            .rate_limit
+            .as_ref()
+            .and_then(|r| match (r.requests, r.per) {
+                (Some(requests), Some(per)) => Some(Limit {
+                    requests: self.rate_limit_override(&provider.id).unwrap_or(requests),
+                    per,
+                }),
+                _ => None,
+            });
+        let account = format!(
+            "{}/{}",
+            provider.id,
+            provider.account_key(&values).unwrap_or_default()
+        );
+        drop(values);
+
+        let deadline = Instant::now() + request.max_wait;
+        let replayable =
+            is_idempotent(&request.method) && matches!(request.body, ProxyBody::Buffered(_));
+        let mut body = Some(request.body);
+        let mut headers = request.headers;
+        if matches!(body, Some(ProxyBody::Buffered(_))) {
+            headers.remove("content-length");
+        }
+        let (mut retries, mut throttled_for) = (0u32, Duration::ZERO);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if let Some(limit) = limit {
+                match self
+                    .proxy_state
+                    .throttle
+                    .reserve(&account, limit, left)
+                    .await
+                {
+                    Ok(wait) => {
+                        throttled_for += wait;
+                        tokio::time::sleep(wait).await;
+                    }
+                    Err(retry_after) => return Err(rate_limited(provider, retry_after)),
+                }
+            }
+            let this_body = match &body {
+                Some(ProxyBody::Buffered(bytes)) => reqwest::Body::from(bytes.clone()),
+                Some(ProxyBody::Streamed(_)) => match body.take() {
+                    Some(ProxyBody::Streamed(stream)) => stream,
+                    _ => reqwest::Body::from(Bytes::new()),
+                },
+                None => reqwest::Body::from(Bytes::new()),
+            };
+            let sent = self
+                .outbound
+                .send_streaming(&target, headers.clone(), this_body)
+                .await;
+            let response = match sent {
+                Ok(response) => response,
+                Err(OutboundError::Timeout(seconds)) => {
+                    return Err(CoreError::UpstreamTimeout {
+                        provider: provider.name.clone(),
+                        seconds,
+                    });
+                }
+                Err(e) => {
+                    let pause = backoff(retries);
+                    if replayable
+                        && retries < MAX_RETRIES
+                        && Instant::now() + pause < deadline
+                        && !matches!(e, OutboundError::Refused(_))
+                    {
+                        retries += 1;
+                        tokio::time::sleep(pause).await;
+                        continue;
+                    }
+                    return Err(CoreError::UpstreamUnreachable {
+                        provider: provider.name.clone(),
+                        reason: e.to_string(),
+                    });
+                }
+            };
+            let status = response.status().as_u16();
+            if provider.verify.classify(status) == Verdict::Rejected {
+                self.rejected_by_traffic(actor, &ws, &row.id, provider, status)
+                    .await;
+                self.touch(&ws.id, &row.id).await;
+                return Ok(ProxyAnswer {
+                    response,
+                    provider: provider.id.clone(),
+                    retries,
+                    throttled_for,
+                });
+            }
+            if status == 429 {
+                let wait =
+                    provider_wait(provider, response.headers()).unwrap_or_else(|| backoff(retries));
+                if replayable && retries < MAX_RETRIES && Instant::now() + wait < deadline {
+                    retries += 1;
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+                return Err(rate_limited(provider, wait));
+            }
+            if (500..600).contains(&status) && replayable && retries < MAX_RETRIES {
+                let pause = backoff(retries);
+                if Instant::now() + pause < deadline {
+                    retries += 1;
+                    tokio::time::sleep(pause).await;
+                    continue;
+                }
+            }
+            self.touch(&ws.id, &row.id).await;
+            return Ok(ProxyAnswer {
+                response,
+                provider: provider.id.clone(),
+                retries,
+                throttled_for,
+            });
+        }
+    }
+
+    /// Record use, writing `last_used_at` at most once a minute per credential.
+    async fn touch(&self, workspace_id: &str, id: &str) {
+        let now = Instant::now();
+        {
+            let mut seen = self
+                .proxy_state
+                .last_used
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if seen
+                .get(id)
+                .is_some_and(|t| now.duration_since(*t) < TOUCH_EVERY)
+            {
+                return;
+            }
+            seen.insert(id.to_owned(), now);
+        }
+        if let Err(e) = self
+            .repo
+            .touch_credential(workspace_id, id, Timestamp::now().millis())
+            .await
+        {
+            tracing::warn!(error = %e, "could not record a credential's last use");
+        }
+    }
+
+    /// The provider refused the credential on real traffic: mark it `invalid` with the reason.
+    async fn rejected_by_traffic(
+        &self,
+        actor: &Actor,
+        ws: &latchkey_store::WorkspaceRow,
+        id: &str,
+        provider: &Provider,
+        status: u16,
+    ) {
+        let Ok(Some(row)) = self.repo.get_credential(&ws.id, id).await else {
+            return;
+        };
+        if row.status == "invalid" {
+            return;
+        }
+        let secrets = match self.open(&row) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "could not open a credential to mark it invalid");
+                return;
+            }
+        };
+        let hint = provider
+            .verify
+            .hint(status)
+            .unwrap_or("The provider did not accept the credential.");
+        let mut updated = row.clone();
+        updated.status = "invalid".to_owned();
+        updated.status_reason = Some(format!(
+            "{} rejected the credential on a proxied request (HTTP {status}) at {}. {hint}",
+            provider.name,
+            Timestamp::now()
+        ));
+        let result = self
+            .save(
+                ws,
+                updated,
+                &secrets,
+                actor,
+                "marked invalid by the provider's answer",
+            )
+            .await;
+        let target = crate::audit::Target {
+            kind: "credential",
+            id: Some(row.id.clone()),
+            name: Some(row.name.clone()),
+        };
+        self.record(
+            actor,
+            Some(&ws.id),
+            "credential.rejected_by_provider",
+            Some(target),
+            result.as_ref().err(),
+        )
+        .await;
+    }
+}
+
+fn rate_limited(provider: &Provider, retry_after: Duration) -> CoreError {
+    CoreError::RateLimited {
+        provider: provider.name.clone(),
+        retry_after: retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0),
+    }
+}
+
+/// How long the provider asked us to wait: `Retry-After` (seconds), or its reset header (UNIX time).
+fn provider_wait(provider: &Provider, headers: &HeaderMap) -> Option<Duration> {
+    if let Some(seconds) = headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    {
+        return Some(Duration::from_secs(seconds));
+    }
+    let reset_header = provider.rate_limit.as_ref()?.reset_header.as_deref()?;
+    let reset: u64 = headers
+        .get(reset_header)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
+    Some(Duration::from_secs(reset.saturating_sub(now).max(1)))
+}
+
+/// Exponential backoff with jitter: about 100 ms, 200 ms, 400 ms, … plus up to half again.
+fn backoff(attempt: u32) -> Duration {
+    let base = Duration::from_millis(100 * 2u64.pow(attempt.min(6)));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    base + base.mul_f64(f64::from(nanos % 1000) / 2000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn only_safe_headers_are_forwarded() {
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            ("authorization", "Bearer caller"),
+            ("cookie", "session=1"),
+            ("host", "latchkey.local"),
+            ("connection", "keep-alive, x-private"),
+            ("x-private", "1"),
+            ("transfer-encoding", "chunked"),
+            ("x-latchkey-max-wait", "5"),
+            ("accept", "application/json"),
+            ("x-request-source", "etl"),
+        ] {
+            h.insert(k, HeaderValue::from_static(v));
+        }
+        let out = forwardable_request_headers(h);
+        let names: Vec<&str> = out.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        assert!(out.contains_key("accept") && out.contains_key("x-request-source"));
+    }
+
+    #[test]
+    fn backoff_grows() {
+        assert!(
+            backoff(0) >= Duration::from_millis(100) && backoff(0) < Duration::from_millis(151)
+        );
+        assert!(backoff(3) >= Duration::from_millis(800));
+    }
+}

@@ -1,0 +1,137 @@
+//! `/v1/proxy/{credential}/{path}`: the HTTP side of the auth-injecting proxy. It parses the raw
+//! path (so that encoded tricks reach the catalog's checks as sent), picks the body mode, and
+//! streams the provider's answer back; the rules are in core (`latchkey_core::proxy`).
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::Caller;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use latchkey_core::proxy::{
+    DEFAULT_MAX_WAIT, ProxyBody, ProxyRequest, forwardable_request_headers,
+    forwardable_response_headers, is_idempotent,
+};
+use std::time::{Duration, Instant};
+
+/// The longest wait a caller may ask for.
+const MAX_MAX_WAIT: Duration = Duration::from_secs(300);
+/// The largest body buffered for an idempotent method (so that it can be retried).
+const MAX_BUFFERED: usize = 8 * 1024 * 1024;
+
+/// Send a request to the credential's provider with its auth injected (any method; GET shown).
+/// The answer is the provider's, streamed back with its status and headers.
+#[utoipa::path(
+    get,
+    path = "/v1/proxy/{credential}/{path}",
+    tag = "proxy",
+    params(
+        ("credential" = String, Path, description = "The credential's id or name"),
+        ("path" = String, Path, description = "The path under the provider's base URL"),
+        ("X-Latchkey-Max-Wait" = Option<f64>, Header, description = "Seconds Latchkey may wait for a rate-limit slot and retries (default 30)"),
+    ),
+    responses(
+        (status = 200, description = "The provider's answer (any status it gives)"),
+        (status = 504, description = "The provider did not answer in time", body = crate::Problem, content_type = "application/problem+json"),
+        crate::error::Errors,
+    ),
+    security(("basic" = []), ("bearer" = []))
+)]
+pub async fn proxy(
+    State(state): State<AppState>,
+    caller: Caller,
+    request: Request,
+) -> ApiResult<Response> {
+    let started = Instant::now();
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path();
+    let rest = path
+        .strip_prefix("/v1/proxy/")
+        .or_else(|| path.strip_prefix("/proxy/"))
+        .ok_or_else(|| ApiError::not_found("route"))?;
+    let (credential, tail) = rest.split_once('/').unwrap_or((rest, ""));
+    let credential = percent_encoding::percent_decode_str(credential)
+        .decode_utf8_lossy()
+        .into_owned();
+    let path_and_query = match parts.uri.query() {
+        Some(query) => format!("/{tail}?{query}"),
+        None => format!("/{tail}"),
+    };
+    let max_wait = match parts.headers.get("x-latchkey-max-wait") {
+        None => DEFAULT_MAX_WAIT,
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(|s| Duration::from_secs_f64(s).min(MAX_MAX_WAIT))
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_max_wait",
+                    "X-Latchkey-Max-Wait takes seconds, e.g. 30.",
+                )
+                .field("X-Latchkey-Max-Wait")
+            })?,
+    };
+    let method = parts.method.as_str().to_owned();
+    let body = if is_idempotent(&method) {
+        let bytes = axum::body::to_bytes(body, MAX_BUFFERED)
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    format!(
+                        "A {method} body is buffered so that it can be retried, up to {} MiB.",
+                        MAX_BUFFERED >> 20
+                    ),
+                )
+            })?;
+        ProxyBody::Buffered(bytes)
+    } else {
+        ProxyBody::Streamed(reqwest::Body::wrap_stream(body.into_data_stream()))
+    };
+    let request = ProxyRequest {
+        method,
+        path_and_query,
+        headers: forwardable_request_headers(parts.headers),
+        body,
+        max_wait,
+    };
+    let result = state
+        .lk
+        .proxy(&caller.actor, caller.workspace(), &credential, request)
+        .await;
+    let answer = match result {
+        Ok(answer) => answer,
+        Err(e) => {
+            state.metrics.proxy(
+                None,
+                &e_class(&e),
+                started.elapsed().as_secs_f64(),
+                0,
+                Duration::ZERO,
+            );
+            return Err(e.into());
+        }
+    };
+    let status = answer.response.status();
+    state.metrics.proxy(
+        Some(&answer.provider),
+        &format!("{}xx", status.as_u16() / 100),
+        started.elapsed().as_secs_f64(),
+        answer.retries,
+        answer.throttled_for,
+    );
+    let headers = forwardable_response_headers(answer.response.headers().clone());
+    let mut response = Response::new(Body::from_stream(answer.response.bytes_stream()));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    Ok(response)
+}
+
+fn e_class(e: &latchkey_core::CoreError) -> String {
+    format!("error_{}", e.code())
+}
