@@ -185,9 +185,16 @@ impl Latchkey {
 
     /// One credential, by id or by name.
     pub async fn get_credential(&self, workspace: &str, reference: &str) -> Result<Credential> {
+        let key = reference.trim().to_lowercase();
+        if let Some(hit) = self.reads.get(workspace, &key) {
+            return Ok(hit);
+        }
+        let generation = self.reads.generation();
         let ws = self.workspace_row(workspace).await?;
         let row = self.find(&ws, reference).await?;
-        self.view(&ws, &row)
+        let credential = self.view(&ws, &row)?;
+        self.reads.put(workspace, &key, &credential, generation);
+        Ok(credential)
     }
 
     async fn rename_credential_inner(
@@ -397,10 +404,12 @@ impl Latchkey {
         let row = self.find(&ws, reference).await?;
         check_revision(&row, expected_revision)?;
         let view = self.view(&ws, &row)?;
-        self.repo
+        let deleted = self
+            .repo
             .delete_credential(&ws.id, &row.id, Some(row.revision))
-            .await
-            .map_err(|e| self.write_error(e, &ws, reference, &row.name))?;
+            .await;
+        self.reads.clear();
+        deleted.map_err(|e| self.write_error(e, &ws, reference, &row.name))?;
         tracing::info!(actor = ?actor, workspace = %ws.slug, credential = %row.id, "credential deleted");
         Ok(view)
     }
@@ -483,10 +492,10 @@ impl Latchkey {
         row.envelope = self.seal(&ws.id, &row.id, row.revision, secrets)?;
         row.key_id = self.keys.primary_id().as_str().to_owned();
         let name = row.name.clone();
-        self.repo
-            .update_credential(&row, expected)
-            .await
-            .map_err(|e| self.write_error(e, ws, &row.id, &name))?;
+        let written = self.repo.update_credential(&row, expected).await;
+        // After the write: a read that began before it is then not kept.
+        self.reads.clear();
+        written.map_err(|e| self.write_error(e, ws, &row.id, &name))?;
         tracing::info!(actor = ?actor, workspace = %ws.slug, credential = %row.id, revision = row.revision, "credential {what}");
         self.view(ws, &row)
     }

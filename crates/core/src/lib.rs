@@ -2,6 +2,7 @@
 
 mod api_credentials;
 mod audit;
+mod cache;
 mod credentials;
 mod error;
 mod model;
@@ -55,6 +56,11 @@ pub struct Latchkey {
     proxy_state: Arc<proxy::ProxyState>,
     /// Operator overrides of providers' request limits (e.g. Aircall plans with 60 a minute).
     rate_limits: Arc<std::collections::BTreeMap<String, u32>>,
+    /// Recent credential reads (at most a second old; every write here empties it).
+    reads: Arc<cache::ReadCache>,
+    /// Workspaces by slug (they never change once created).
+    workspaces:
+        Arc<std::sync::Mutex<std::collections::HashMap<String, latchkey_store::WorkspaceRow>>>,
 }
 
 impl Latchkey {
@@ -72,6 +78,8 @@ impl Latchkey {
             api_auth: Arc::default(),
             proxy_state: Arc::default(),
             rate_limits: Arc::default(),
+            workspaces: Arc::default(),
+            reads: Arc::default(),
         }
     }
 

@@ -64,13 +64,28 @@ impl Latchkey {
         Ok(())
     }
 
+    /// A workspace by slug. Workspaces are never renamed or removed, so a found one is kept in
+    /// memory; a missing one is asked for again next time.
     pub(crate) async fn workspace_row(&self, slug: &str) -> Result<WorkspaceRow> {
-        self.repo
-            .workspace_by_slug(slug)
-            .await?
-            .ok_or_else(|| CoreError::WorkspaceNotFound {
+        if let Some(row) = self
+            .workspaces
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(slug)
+        {
+            return Ok(row.clone());
+        }
+        let row = self.repo.workspace_by_slug(slug).await?.ok_or_else(|| {
+            CoreError::WorkspaceNotFound {
                 slug: slug.chars().take(80).collect(),
-            })
+            }
+        })?;
+        let mut cache = self.workspaces.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= 10_000 {
+            cache.clear();
+        }
+        cache.insert(slug.to_owned(), row.clone());
+        Ok(row)
     }
 }
 

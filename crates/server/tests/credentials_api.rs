@@ -44,6 +44,10 @@ async fn the_whole_credential_lifecycle_for_each_provider() {
         )
         .await;
         assert_eq!(patched["description"], "owned by data");
+        // A read right after the write shows it (reads are cached, writes empty the cache).
+        let reread = expect(app.admin(Method::GET, &location), 200).await;
+        assert_eq!(reread["description"], "owned by data");
+        assert_eq!(reread["revision"], patched["revision"]);
         let stale = expect(
             app.admin(Method::PATCH, &location)
                 .header(header::IF_MATCH, "\"1\"")

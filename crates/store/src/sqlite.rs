@@ -34,7 +34,7 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
         let pool = SqlitePoolOptions::new()
-            .max_connections(8)
+            .max_connections(4)
             .connect_with(options)
             .await
             .map_err(|e| {
