@@ -328,3 +328,44 @@ async fn the_sandbox_command_prints_its_addresses_and_demo_credentials() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxies_from_the_environment_are_ignored_and_redirects_are_not_followed() {
+    let env = Env::new().await;
+    // HTTP(S)_PROXY pointing nowhere: verification still goes straight to the provider.
+    env.set_env("HTTP_PROXY", "http://127.0.0.1:1");
+    env.set_env("HTTPS_PROXY", "http://127.0.0.1:1");
+    env.set_env("ALL_PROXY", "http://127.0.0.1:1");
+    env.add_demo("aircall", "Aircall").ok().says("active");
+
+    // A provider that answers with a redirect to the metadata address: not followed.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = hits.clone();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut socket, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut buf = [0u8; 4096];
+            let _ = socket.read(&mut buf).await;
+            let _ = socket
+                .write_all(b"HTTP/1.1 302 Found\r\nLocation: http://169.254.169.254/latest/meta-data/\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .await;
+        }
+    });
+    env.set_env(
+        "LATCHKEY_PROVIDER_CHORUS_BASE_URL",
+        &format!("http://127.0.0.1:{port}"),
+    );
+    env.add_demo("chorus", "Chorus")
+        .code(1)
+        .says("redirect")
+        .says("not follow");
+    assert_eq!(
+        hits.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one request, no second hop"
+    );
+    env.assert_no_secret_in_output();
+}
