@@ -1,6 +1,8 @@
-//! A short-lived cache of credential reads. Bounded, kept at most one second (so a change made by
-//! another process shows within that), and emptied at once by every write through this process.
-//! It holds views only — never a secret.
+//! A short-lived cache of credential reads. Bounded; an entry is fresh for one second, then for
+//! one more second one reader refreshes it while the others still get it (so that not every
+//! reader asks the database at the same moment); a change made by another process therefore shows
+//! within two seconds. Every write through this process empties it at once. It holds views only —
+//! never a secret.
 
 use crate::model::Credential;
 use std::collections::HashMap;
@@ -19,7 +21,13 @@ pub(crate) struct ReadCache {
 struct Inner {
     /// Moves on with every write, so that a read that started before a write is not kept.
     generation: u64,
-    entries: HashMap<(String, String), (Credential, Instant)>,
+    entries: HashMap<(String, String), Entry>,
+}
+
+struct Entry {
+    credential: Credential,
+    at: Instant,
+    refreshing: bool,
 }
 
 impl ReadCache {
@@ -27,12 +35,20 @@ impl ReadCache {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// A cached read, or `None` when the caller is to read the database (and `put` the result).
     pub fn get(&self, workspace: &str, reference: &str) -> Option<Credential> {
-        let inner = self.lock();
-        let (credential, at) = inner
+        let mut inner = self.lock();
+        let entry = inner
             .entries
-            .get(&(workspace.to_owned(), reference.to_owned()))?;
-        (at.elapsed() < TTL).then(|| credential.clone())
+            .get_mut(&(workspace.to_owned(), reference.to_owned()))?;
+        let age = entry.at.elapsed();
+        if age < TTL || (age < 2 * TTL && entry.refreshing) {
+            return Some(entry.credential.clone());
+        }
+        if age < 2 * TTL {
+            entry.refreshing = true;
+        }
+        None
     }
 
     pub fn generation(&self) -> u64 {
@@ -46,15 +62,19 @@ impl ReadCache {
             return;
         }
         if inner.entries.len() >= MAX_ENTRIES {
-            inner.entries.retain(|_, (_, at)| at.elapsed() < TTL);
+            inner.entries.retain(|_, e| e.at.elapsed() < 2 * TTL);
             if inner.entries.len() >= MAX_ENTRIES {
                 inner.entries.clear();
             }
         }
-        inner.entries.insert(
-            (workspace.to_owned(), reference.to_owned()),
-            (credential.clone(), Instant::now()),
-        );
+        let entry = Entry {
+            credential: credential.clone(),
+            at: Instant::now(),
+            refreshing: false,
+        };
+        inner
+            .entries
+            .insert((workspace.to_owned(), reference.to_owned()), entry);
     }
 
     /// A credential changed: forget every read.
@@ -62,5 +82,70 @@ impl ReadCache {
         let mut inner = self.lock();
         inner.generation += 1;
         inner.entries.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Status, Timestamp};
+
+    fn credential(name: &str) -> Credential {
+        Credential {
+            id: "c1".into(),
+            workspace: "default".into(),
+            provider: "aircall".into(),
+            provider_name: "Aircall".into(),
+            name: name.into(),
+            description: String::new(),
+            settings: Default::default(),
+            secrets: Default::default(),
+            status: Status::Active,
+            status_reason: None,
+            verified_at: None,
+            identity: None,
+            last_used_at: None,
+            revision: 1,
+            created_at: Timestamp(0),
+            updated_at: Timestamp(0),
+        }
+    }
+
+    #[test]
+    fn a_write_drops_reads_and_reads_begun_before_it() {
+        let cache = ReadCache::default();
+        let g = cache.generation();
+        cache.put("default", "c1", &credential("a"), g);
+        assert_eq!(cache.get("default", "c1").unwrap().name, "a");
+        let before = cache.generation();
+        cache.clear();
+        assert!(cache.get("default", "c1").is_none());
+        // A read that started before the write is not kept.
+        cache.put("default", "c1", &credential("old"), before);
+        assert!(cache.get("default", "c1").is_none());
+    }
+
+    #[test]
+    fn after_a_second_one_reader_refreshes_while_others_get_the_entry() {
+        let cache = ReadCache::default();
+        cache.put("default", "c1", &credential("a"), cache.generation());
+        cache
+            .lock()
+            .entries
+            .values_mut()
+            .for_each(|e| e.at -= TTL + Duration::from_millis(10));
+        assert!(
+            cache.get("default", "c1").is_none(),
+            "the first reader refreshes"
+        );
+        assert!(
+            cache.get("default", "c1").is_some(),
+            "the others still get it"
+        );
+        cache.lock().entries.values_mut().for_each(|e| e.at -= TTL);
+        assert!(
+            cache.get("default", "c1").is_none(),
+            "never older than two seconds"
+        );
     }
 }
