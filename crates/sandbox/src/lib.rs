@@ -1,21 +1,27 @@
 #![doc = include_str!("../README.md")]
 
+mod data;
 mod demo;
+mod faults;
+mod limits;
 mod providers;
+mod scenario;
 mod state;
 mod util;
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use crate::demo::DemoCredentials;
+use crate::faults::{Cut, CuttableListener};
 use crate::providers::Provider;
+pub use crate::scenario::{Faults, RateLimits, RateStats, Scenario, Volumes};
 use crate::state::Shared;
 
 /// The simulated providers, in catalog order (and port order: `base_port + index`).
@@ -59,6 +65,11 @@ pub struct RecordedRequest {
     /// Every header, in arrival order, as (lowercase name, value); a value that
     /// is not UTF-8 is converted lossily.
     pub headers: Vec<(String, String)>,
+    /// When the request arrived (its head was read).
+    pub at: Instant,
+    /// The status answered; `None` while the answer is pending and for a
+    /// dropped connection (no answer at all).
+    pub status: Option<u16>,
 }
 
 impl RecordedRequest {
@@ -115,8 +126,14 @@ fn port_for(base_port: u16, index: usize) -> io::Result<u16> {
 impl Sandbox {
     /// Bind all four providers, spawn their servers on the current tokio
     /// runtime and return once they are listening. If any port cannot be bound,
-    /// nothing is left running.
+    /// nothing is left running. Uses [`Scenario::default`]: 500 records per
+    /// data endpoint, the real rate limits, no faults.
     pub async fn start(config: SandboxConfig) -> io::Result<Sandbox> {
+        Self::start_with(config, Scenario::default()).await
+    }
+
+    /// [`Sandbox::start`] with a given data seed, volumes, rate limits and faults.
+    pub async fn start_with(config: SandboxConfig, scenario: Scenario) -> io::Result<Sandbox> {
         let mut listeners = Vec::with_capacity(Provider::ALL.len());
         for provider in Provider::ALL {
             let addr = SocketAddr::new(config.host, port_for(config.base_port, provider.index())?);
@@ -129,12 +146,15 @@ impl Sandbox {
             listeners.push((provider, listener));
         }
 
-        let shared = Arc::new(Shared::new(config.demo, config.latency));
+        let shared = Arc::new(Shared::new(config.demo, config.latency, scenario));
         let (stop, stopped) = watch::channel(false);
         let mut servers = Vec::with_capacity(listeners.len());
         for (provider, listener) in listeners {
             let addr = listener.local_addr()?;
-            let app = provider.app(Arc::clone(&shared));
+            let app = provider
+                .app(Arc::clone(&shared))
+                .into_make_service_with_connect_info::<Cut>();
+            let listener = CuttableListener(listener);
             let mut stopped = stopped.clone();
             let task = tokio::spawn(async move {
                 // Ends on `send(true)` or when the `Sandbox` (the sender) is dropped.
@@ -190,9 +210,100 @@ impl Sandbox {
             .unwrap_or_default()
     }
 
-    /// Forget every provider's recorded requests.
+    /// Forget every provider's recorded requests, and the rate counters
+    /// ([`Sandbox::rate_stats`], [`Sandbox::max_observed_rate`]; not the
+    /// limits' current windows).
     pub fn clear_requests(&self) {
         self.shared.clear_requests();
+    }
+
+    /// The record volumes the data endpoints serve.
+    pub fn volumes(&self) -> Volumes {
+        self.shared.volumes
+    }
+
+    /// The rate limits in force.
+    pub fn rate_limits(&self) -> RateLimits {
+        self.shared.rate_limits()
+    }
+
+    /// Replace the rate limits from now on (e.g. [`RateLimits::off`]); the
+    /// current windows start empty.
+    pub fn set_rate_limits(&self, limits: RateLimits) {
+        self.shared.set_rate_limits(limits);
+    }
+
+    /// How many authenticated requests of `provider` reached the rate
+    /// limiter, and how many it answered 429. Unknown provider: `None`.
+    pub fn rate_stats(&self, provider: &str) -> Option<RateStats> {
+        Provider::from_id(provider).map(|p| self.shared.rate_stats(p))
+    }
+
+    /// The most authenticated requests of `provider` that arrived within any
+    /// span of `window` (sliding), throttled ones included: a client kept
+    /// within a limit of N per `window` gives at most N. Counts the requests
+    /// since the start or the last [`Sandbox::clear_requests`] (up to the
+    /// last 1,000,000). Unknown provider: 0.
+    pub fn max_observed_rate(&self, provider: &str, window: Duration) -> usize {
+        Provider::from_id(provider).map_or(0, |p| self.shared.max_observed_rate(p, window))
+    }
+
+    /// The faults injected into `provider` (`None` if unknown).
+    pub fn faults(&self, provider: &str) -> Option<Faults> {
+        Provider::from_id(provider).map(|p| self.shared.faults(p))
+    }
+
+    /// Inject `faults` into `provider`, or into every provider with `None`;
+    /// the deterministic sequences start again (see [`Faults`]).
+    ///
+    /// # Panics
+    /// If `provider` is not one of [`PROVIDER_IDS`] (a typo would otherwise
+    /// silently test nothing).
+    pub fn set_faults(&self, provider: Option<&str>, faults: Faults) {
+        for p in Self::targets(provider) {
+            self.shared.set_faults(p, faults);
+        }
+    }
+
+    /// Answer this share (0.0..=1.0) of `provider`'s requests (all providers
+    /// with `None`) with its 5xx error (the configured `error_status`, 503 by
+    /// default), in a deterministic sequence. Other fault settings are kept.
+    ///
+    /// # Panics
+    /// If `provider` is not one of [`PROVIDER_IDS`].
+    pub fn set_error_rate(&self, provider: Option<&str>, rate: f64) {
+        for p in Self::targets(provider) {
+            let faults = Faults {
+                error_rate: rate,
+                ..self.shared.faults(p)
+            };
+            self.shared.set_faults(p, faults);
+        }
+    }
+
+    /// Close the connection of this share (0.0..=1.0) of `provider`'s
+    /// requests (all providers with `None`) without any answer, in a
+    /// deterministic sequence. Other fault settings are kept.
+    ///
+    /// # Panics
+    /// If `provider` is not one of [`PROVIDER_IDS`].
+    pub fn set_drop_rate(&self, provider: Option<&str>, rate: f64) {
+        for p in Self::targets(provider) {
+            let faults = Faults {
+                drop_rate: rate,
+                ..self.shared.faults(p)
+            };
+            self.shared.set_faults(p, faults);
+        }
+    }
+
+    fn targets(provider: Option<&str>) -> Vec<Provider> {
+        match provider {
+            None => Provider::ALL.to_vec(),
+            Some(id) => vec![
+                Provider::from_id(id).unwrap_or_else(|| panic!("unknown sandbox provider {id:?}")),
+            ],
+        }
     }
 
     /// Stop all four servers: no new connections, in-flight requests finish

@@ -74,17 +74,83 @@ pub(crate) fn reason(status: StatusCode) -> &'static str {
     status.canonical_reason().unwrap_or("Error")
 }
 
-/// Seconds since the UNIX epoch.
-pub(crate) fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
+/// `http://HOST` of the request, from its `Host` header: links in answers
+/// point back at the sandbox port the client used.
+pub(crate) fn origin(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty())
+        .unwrap_or("localhost");
+    format!("http://{host}")
+}
+
+/// An absolute link to `path` on the request's origin with the request's raw
+/// query pairs, except that `set` pairs (first, in order) replace any pair of
+/// the same name. Pairs are kept exactly as the client encoded them.
+pub(crate) fn link(
+    headers: &HeaderMap,
+    path: &str,
+    raw_query: Option<&str>,
+    set: &[(&str, String)],
+) -> String {
+    let mut pairs: Vec<String> = set.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    for pair in raw_query.unwrap_or("").split('&') {
+        let key = pair.split('=').next().unwrap_or("");
+        if !pair.is_empty() && !set.iter().any(|(k, _)| *k == key) {
+            pairs.push(pair.to_owned());
+        }
+    }
+    format!("{}{path}?{}", origin(headers), pairs.join("&"))
+}
+
+/// A query parameter parsed as a number: `Ok(default)` when absent,
+/// `Err(())` when present but not a non-negative integer.
+pub(crate) fn number<T: std::str::FromStr>(
+    query: &std::collections::HashMap<String, String>,
+    key: &str,
+    default: T,
+) -> Result<T, ()> {
+    match query.get(key) {
+        None => Ok(default),
+        Some(v) if v.bytes().all(|b| b.is_ascii_digit()) && !v.is_empty() => {
+            v.parse().map_err(|_| ())
+        }
+        Some(_) => Err(()),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn links_replace_paging_and_keep_the_rest() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_static("127.0.0.1:9"));
+        assert_eq!(
+            link(
+                &headers,
+                "/v1/calls",
+                Some("page=1&from=5&per_page=50&order=desc"),
+                &[("page", "2".into()), ("per_page", "50".into())]
+            ),
+            "http://127.0.0.1:9/v1/calls?page=2&per_page=50&from=5&order=desc"
+        );
+        assert_eq!(
+            link(&HeaderMap::new(), "/x", None, &[("page", "3".into())]),
+            "http://localhost/x?page=3"
+        );
+        let q: std::collections::HashMap<String, String> = [
+            ("a".to_owned(), "12".to_owned()),
+            ("b".to_owned(), "-1".to_owned()),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(number(&q, "a", 0usize), Ok(12));
+        assert_eq!(number(&q, "b", 0usize), Err(()));
+        assert_eq!(number(&q, "c", 7usize), Ok(7));
+    }
 
     #[test]
     fn ct_eq_compares_whole_values() {

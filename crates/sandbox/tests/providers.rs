@@ -4,6 +4,7 @@
 mod common;
 
 use common::{client, get, send, start, url};
+use latchkey_sandbox::{Sandbox, SandboxConfig, Scenario, Volumes};
 use serde_json::json;
 
 // ---------------------------------------------------------------- chorus
@@ -208,7 +209,16 @@ async fn ccai_subdomain_and_token_get_the_organization() {
 
 #[tokio::test]
 async fn ccai_agents_is_a_bare_array_paged_in_headers() {
-    let sb = start().await;
+    let scenario = Scenario {
+        volumes: Volumes {
+            ccai_agents: 3,
+            ..Volumes::default()
+        },
+        ..Scenario::default()
+    };
+    let sb = Sandbox::start_with(SandboxConfig::default(), scenario)
+        .await
+        .unwrap();
     let demo = sb.demo().clone();
     let agents = |query: &str| {
         client()

@@ -1,16 +1,20 @@
 //! The four simulated providers, one module each. Every module exposes
-//! `routes()` (its endpoints), `error(status)` (its error body for a status)
-//! and `throttled()` (its 429 answer, headers included); this module wires
-//! them to the shared interceptor, the 404 / 405 fallbacks and fault injection.
+//! `routes()` (its endpoints), `authenticated(app, headers)` (whether a
+//! request carries the account's credentials, for rate limiting),
+//! `error(status)` (its error body for a status), `throttled(throttle)` (its
+//! 429 answer, headers included) and a `Data` set of generated records; this
+//! module wires them to the shared interceptor, the 404 / 405 fallbacks and
+//! fault injection.
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::from_fn_with_state;
 use axum::response::Response;
 
+use crate::limits::Throttle;
 use crate::state::{AppState, Shared, intercept};
 
 pub(crate) mod aircall;
@@ -68,6 +72,31 @@ impl Provider {
             .with_state(state)
     }
 
+    /// Whether the request carries this provider's working credentials.
+    pub(crate) fn authenticated(self, app: &AppState, headers: &HeaderMap) -> bool {
+        match self {
+            Provider::Chorus => chorus::authenticated(app, headers),
+            Provider::Aircall => aircall::rejection(app, headers).is_none(),
+            Provider::CcaiPlatform => ccai::rejection(app, headers).is_none(),
+            Provider::ClariCopilot => clari::rejection(app, headers).is_none(),
+        }
+    }
+
+    /// This provider's 429 for `throttle`, with its rate-limit headers.
+    pub(crate) fn throttled(self, throttle: &Throttle) -> Response {
+        match self {
+            Provider::Chorus => chorus::throttled(),
+            Provider::Aircall => aircall::throttled(throttle),
+            Provider::CcaiPlatform => ccai::throttled(throttle),
+            Provider::ClariCopilot => clari::throttled(throttle),
+        }
+    }
+
+    /// This provider's error answer for a raw status (invalid codes → 500).
+    pub(crate) fn error_for(self, status: u16) -> Response {
+        self.error(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+    }
+
     /// This provider's error answer for `status`.
     pub(crate) fn error(self, status: StatusCode) -> Response {
         match self {
@@ -80,17 +109,12 @@ impl Provider {
 
     /// The answer to every request while a status is forced. An invalid status
     /// code (outside 100..=999) is answered as 500.
-    pub(crate) fn forced_response(self, status: u16) -> Response {
-        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        if status != StatusCode::TOO_MANY_REQUESTS {
-            return self.error(status);
+    /// A forced 429 looks like a full short window of the configured limit.
+    pub(crate) fn forced_response(self, status: u16, shared: &Shared) -> Response {
+        if status != 429 {
+            return self.error_for(status);
         }
-        match self {
-            Provider::Chorus => chorus::throttled(),
-            Provider::Aircall => aircall::throttled(),
-            Provider::CcaiPlatform => ccai::throttled(),
-            Provider::ClariCopilot => clari::throttled(),
-        }
+        self.throttled(&shared.forced_throttle(self))
     }
 }
 

@@ -66,3 +66,55 @@ pub async fn get(
     }
     send(request).await
 }
+
+/// A sandbox with `scenario`.
+pub async fn start_with(scenario: latchkey_sandbox::Scenario) -> Sandbox {
+    Sandbox::start_with(SandboxConfig::default(), scenario)
+        .await
+        .expect("sandbox starts")
+}
+
+/// A scenario with these volumes and no rate limits (for data walks).
+pub fn unlimited(volumes: latchkey_sandbox::Volumes) -> latchkey_sandbox::Scenario {
+    latchkey_sandbox::Scenario {
+        volumes,
+        rate_limits: latchkey_sandbox::RateLimits::off(),
+        ..latchkey_sandbox::Scenario::default()
+    }
+}
+
+/// `GET` of `path_or_url` (a path on `provider`, or an absolute URL from a
+/// paging link) with `provider`'s working credentials.
+pub fn authed(
+    client: &reqwest::Client,
+    sandbox: &Sandbox,
+    provider: &str,
+    path_or_url: &str,
+) -> reqwest::RequestBuilder {
+    let target = if path_or_url.starts_with("http") {
+        path_or_url.to_owned()
+    } else {
+        url(sandbox, provider, path_or_url)
+    };
+    let demo = sandbox.demo();
+    let request = client.get(target);
+    match provider {
+        "chorus" => request.header("Authorization", &demo.chorus_token),
+        "aircall" => request.basic_auth(&demo.aircall_api_id, Some(&demo.aircall_api_token)),
+        "ccai-platform" => request.basic_auth(&demo.ccai_subdomain, Some(&demo.ccai_api_token)),
+        "clari-copilot" => request
+            .header("X-Api-Key", &demo.clari_api_key)
+            .header("X-Api-Password", &demo.clari_api_password),
+        other => panic!("unknown provider {other}"),
+    }
+}
+
+/// `authed` and read the JSON answer.
+pub async fn fetch(
+    client: &reqwest::Client,
+    sandbox: &Sandbox,
+    provider: &str,
+    path_or_url: &str,
+) -> Answer {
+    send(authed(client, sandbox, provider, path_or_url)).await
+}
