@@ -145,21 +145,8 @@ impl Latchkey {
         let target = provider
             .render_request(&values, &request.method, &request.path_and_query)
             .map_err(|e| CoreError::InvalidProxyPath(e.to_string()))?;
-        let limit = provider
-            .rate_limit
-            .as_ref()
-            .and_then(|r| match (r.requests, r.per) {
-                (Some(requests), Some(per)) => Some(Limit {
-                    requests: self.rate_limit_override(&provider.id).unwrap_or(requests),
-                    per,
-                }),
-                _ => None,
-            });
-        let account = format!(
-            "{}/{}",
-            provider.id,
-            provider.account_key(&values).unwrap_or_default()
-        );
+        let limit = self.limit_of(provider);
+        let account = account_of(provider, &values);
         drop(values);
 
         let deadline = Instant::now() + request.max_wait;
@@ -264,6 +251,37 @@ impl Latchkey {
         }
     }
 
+    /// The provider's request limit in force (the operator's, where it is configurable).
+    pub(crate) fn limit_of(&self, provider: &Provider) -> Option<Limit> {
+        let r = provider.rate_limit.as_ref()?;
+        Some(Limit {
+            requests: self
+                .rate_limit_override(&provider.id)
+                .unwrap_or(r.requests?),
+            per: r.per?,
+        })
+    }
+
+    /// Wait for a slot in the provider account's rate limit (verification uses this too, so that
+    /// it never pushes a busy account over its limit); `Err(retry_after)` past the budget.
+    pub(crate) async fn wait_for_slot(
+        &self,
+        provider: &Provider,
+        account: String,
+        budget: Duration,
+    ) -> std::result::Result<Duration, Duration> {
+        let Some(limit) = self.limit_of(provider) else {
+            return Ok(Duration::ZERO);
+        };
+        let wait = self
+            .proxy_state
+            .throttle
+            .reserve(&account, limit, budget)
+            .await?;
+        tokio::time::sleep(wait).await;
+        Ok(wait)
+    }
+
     /// Record use, writing `last_used_at` at most once a minute per credential.
     async fn touch(&self, workspace_id: &str, id: &str) {
         let now = Instant::now();
@@ -346,6 +364,18 @@ impl Latchkey {
         )
         .await;
     }
+}
+
+/// Whose budget a request draws on: the provider and its account (e.g. the Aircall API ID).
+pub(crate) fn account_of(
+    provider: &Provider,
+    values: &dyn latchkey_catalog::FieldValues,
+) -> String {
+    format!(
+        "{}/{}",
+        provider.id,
+        provider.account_key(values).unwrap_or_default()
+    )
 }
 
 fn rate_limited(provider: &Provider, retry_after: Duration) -> CoreError {

@@ -72,6 +72,18 @@ impl Latchkey {
         let request = provider
             .verification_request(values)
             .map_err(|e| CoreError::Setup(format!("{}: {e}", provider.name)))?;
+        let account = crate::proxy::account_of(provider, values);
+        if let Err(retry_after) = self
+            .wait_for_slot(provider, account, self.outbound.config().timeout)
+            .await
+        {
+            return Ok(Verification::Unreachable {
+                reason: format!(
+                    "its rate limit for this account leaves no slot for {} s",
+                    retry_after.as_secs().max(1)
+                ),
+            });
+        }
         let response = match self.outbound.send(&request).await {
             Ok(response) => response,
             Err(e) => {

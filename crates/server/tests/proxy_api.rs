@@ -293,3 +293,78 @@ async fn the_proxy_needs_a_latchkey_credential_and_stays_in_its_workspace() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_paged_walk_through_the_proxy_returns_every_record_once() {
+    let app = TestApp::spawn().await;
+    app.create_demo("aircall", "air").await;
+    let total = app.sandbox.volumes().aircall_calls;
+    let mut seen = std::collections::HashSet::new();
+    let mut path = "/v1/proxy/air/v1/calls?per_page=50&order=asc".to_owned();
+    loop {
+        let page = expect(app.admin(Method::GET, &path), 200).await;
+        for call in page["calls"].as_array().unwrap() {
+            assert!(
+                seen.insert(call["id"].as_u64().unwrap()),
+                "a record came twice"
+            );
+        }
+        match page["meta"]["next_page_link"].as_str() {
+            // The provider's absolute link, followed through the proxy.
+            Some(next) => {
+                let url = url_of(next);
+                path = format!("/v1/proxy/air{}", url);
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), total);
+}
+
+fn url_of(link: &str) -> String {
+    let rest = link.split_once("://").map(|(_, r)| r).unwrap_or(link);
+    rest.find('/')
+        .map(|i| rest[i..].to_owned())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_burst_waits_for_the_providers_rate_limit_instead_of_hitting_it() {
+    let app = TestApp::spawn().await;
+    app.create_demo("ccai-platform", "ccai").await;
+    app.sandbox.clear_requests();
+    let mut tasks = Vec::new();
+    for _ in 0..35 {
+        let request = app.admin(Method::GET, "/v1/proxy/ccai/manager/api/v1/agents?per=1");
+        tasks.push(tokio::spawn(async move {
+            request.send().await.unwrap().status()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(
+            t.await.unwrap(),
+            StatusCode::OK,
+            "no 429 reaches the client"
+        );
+    }
+    let stats = app.sandbox.rate_stats("ccai-platform").unwrap();
+    assert_eq!(stats.throttled, 0, "the provider never had to refuse");
+    assert!(
+        app.sandbox
+            .max_observed_rate("ccai-platform", std::time::Duration::from_secs(1))
+            <= 10
+    );
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("latchkey_proxy_throttle_wait_seconds_total{provider=\"ccai-platform\"}"),
+        "{metrics}"
+    );
+}
