@@ -100,16 +100,20 @@ pub fn build_router(state: AppState) -> Router {
         )
         .route("/audit", get(api::list_audit))
         .route("/openapi.json", get(openapi::document))
+        // Every route above answers within a minute; the proxy, added below, has its own limits
+        // (the caller's X-Latchkey-Max-Wait, up to five minutes, and the upstream timeouts).
+        .layer(request_timeout())
         .route("/proxy/{credential}", axum::routing::any(proxy::proxy))
         .route(
             "/proxy/{credential}/{*path}",
             axum::routing::any(proxy::proxy),
         );
     Router::new()
-        .nest("/v1", v1)
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
+        .layer(request_timeout())
+        .nest("/v1", v1)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
@@ -117,10 +121,6 @@ pub fn build_router(state: AppState) -> Router {
             record_metrics,
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(60),
-        ))
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -145,6 +145,11 @@ pub fn build_router(state: AppState) -> Router {
             header::COOKIE,
         ]))
         .with_state(state)
+}
+
+/// How long a request other than a proxied one may take before it answers 408.
+fn request_timeout() -> TimeoutLayer {
+    TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(60))
 }
 
 async fn record_metrics(State(state): State<AppState>, request: Request, next: Next) -> Response {

@@ -295,7 +295,7 @@ async fn the_proxy_needs_a_latchkey_credential_and_stays_in_its_workspace() {
 }
 
 #[tokio::test]
-async fn a_paged_walk_through_the_proxy_returns_every_record_once() {
+async fn a_paged_walk_through_the_proxy_follows_aircall_next_page_links() {
     let app = TestApp::spawn().await;
     app.create_demo("aircall", "air").await;
     let total = app.sandbox.volumes().aircall_calls;
@@ -367,4 +367,182 @@ async fn a_burst_waits_for_the_providers_rate_limit_instead_of_hitting_it() {
         metrics.contains("latchkey_proxy_throttle_wait_seconds_total{provider=\"ccai-platform\"}"),
         "{metrics}"
     );
+}
+
+/// The ids of `records` (field `key`, a number or a string), asserting that none comes twice.
+fn unique_ids(records: &[serde_json::Value], key: &str) -> std::collections::HashSet<String> {
+    let mut seen = std::collections::HashSet::new();
+    for record in records {
+        let id = match &record[key] {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        assert!(seen.insert(id.clone()), "record {id} came twice");
+    }
+    seen
+}
+
+#[tokio::test]
+async fn a_paged_walk_through_the_proxy_follows_chorus_continuation_keys() {
+    let app = TestApp::spawn().await;
+    app.create_demo("chorus", "chorus").await;
+    let mut all = Vec::new();
+    let mut key: Option<String> = None;
+    loop {
+        let path = match &key {
+            None => "/v1/proxy/chorus/v3/engagements".to_owned(),
+            Some(k) => format!("/v1/proxy/chorus/v3/engagements?continuation_key={k}"),
+        };
+        let page = expect(app.admin(Method::GET, &path), 200).await;
+        let engagements = page["engagements"].as_array().unwrap();
+        if engagements.is_empty() {
+            break;
+        }
+        all.extend(engagements.iter().cloned());
+        key = Some(page["continuation_key"].as_str().unwrap().to_owned());
+    }
+    let ids = unique_ids(&all, "engagement_id");
+    assert_eq!(ids.len(), app.sandbox.volumes().chorus_engagements);
+}
+
+#[tokio::test]
+async fn a_paged_walk_through_the_proxy_follows_ccai_link_headers() {
+    let app = TestApp::spawn().await;
+    app.create_demo("ccai-platform", "ccai").await;
+    let volumes = app.sandbox.volumes();
+    for (list, expected) in [
+        ("calls", volumes.ccai_calls),
+        ("agents", volumes.ccai_agents),
+    ] {
+        let mut all = Vec::new();
+        let mut path = Some(format!("/v1/proxy/ccai/manager/api/v1/{list}?per=100"));
+        while let Some(p) = path {
+            let response = app.admin(Method::GET, &p).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            let total: usize = response.headers()["total"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert_eq!(
+                total, expected,
+                "the provider's paging headers come through"
+            );
+            // The provider's absolute `Link: <…>; rel="next"`, followed through the proxy.
+            path = response
+                .headers()
+                .get("link")
+                .map(|l| l.to_str().unwrap().to_owned())
+                .map(|l| {
+                    let (url, rel) = l.split_once(">; ").unwrap();
+                    assert_eq!(rel, "rel=\"next\"");
+                    format!("/v1/proxy/ccai{}", url_of(url.trim_start_matches('<')))
+                });
+            let (_, page) = read(response).await;
+            all.extend(page.as_array().expect("a bare JSON array").iter().cloned());
+        }
+        assert_eq!(unique_ids(&all, "id").len(), expected, "{list}");
+    }
+}
+
+#[tokio::test]
+async fn a_paged_walk_through_the_proxy_follows_clari_next_page_skip() {
+    let app = TestApp::spawn().await;
+    app.create_demo("clari-copilot", "clari").await;
+    let mut all = Vec::new();
+    let mut skip = 0;
+    loop {
+        let path = format!("/v1/proxy/clari/calls?limit=100&skip={skip}");
+        let page = expect(app.admin(Method::GET, &path), 200).await;
+        all.extend(page["calls"].as_array().unwrap().iter().cloned());
+        if !page["pagination"]["hasMore"].as_bool().unwrap() {
+            break;
+        }
+        skip = page["pagination"]["nextPageSkip"].as_u64().unwrap();
+    }
+    let ids = unique_ids(&all, "id");
+    assert_eq!(ids.len(), app.sandbox.volumes().clari_calls);
+    // One call's details, by an id from the walk.
+    let id = ids.iter().next().unwrap();
+    let details = expect(
+        app.admin(
+            Method::GET,
+            &format!("/v1/proxy/clari/call-details?id={id}"),
+        ),
+        200,
+    )
+    .await;
+    assert!(details.is_object(), "{details}");
+}
+
+/// Aircall's real limit (120 requests a minute per company): 300 requests at once take two minutes,
+/// and not one is refused, by Latchkey or by the provider.
+#[tokio::test]
+async fn a_burst_of_300_aircall_requests_waits_for_the_limit_and_none_is_refused() {
+    let app = TestApp::spawn().await;
+    app.create_demo("aircall", "air").await;
+    assert_eq!(app.sandbox.rate_limits().aircall_per_minute, Some(120));
+    let started = std::time::Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..300 {
+        let request = app
+            .admin(
+                Method::GET,
+                &format!("/v1/proxy/air/v1/calls?per_page=1&page={}", i % 20 + 1),
+            )
+            .header("x-latchkey-max-wait", "200");
+        tasks.push(tokio::spawn(async move {
+            request.send().await.unwrap().status()
+        }));
+    }
+    let mut statuses = std::collections::BTreeMap::new();
+    for t in tasks {
+        *statuses.entry(t.await.unwrap().as_u16()).or_insert(0) += 1;
+    }
+    assert_eq!(
+        statuses,
+        std::collections::BTreeMap::from([(200, 300)]),
+        "every answer is 200"
+    );
+    let stats = app.sandbox.rate_stats("aircall").unwrap();
+    assert_eq!(stats.throttled, 0, "the provider never had to refuse");
+    assert!(
+        app.sandbox
+            .max_observed_rate("aircall", std::time::Duration::from_secs(60))
+            <= 120
+    );
+    // 301 requests (the verification too) at 120 a minute cannot take less than two minutes.
+    assert!(started.elapsed() >= std::time::Duration::from_secs(119));
+}
+
+#[tokio::test]
+async fn dropped_connections_are_retried_for_get_but_not_post() {
+    let app = TestApp::spawn().await;
+    app.create_demo("chorus", "chorus").await;
+    app.sandbox.clear_requests();
+    // Every second connection is dropped without an answer.
+    app.sandbox.set_drop_rate(Some("chorus"), 0.5);
+    for _ in 0..6 {
+        expect(
+            app.admin(Method::GET, "/v1/proxy/chorus/v3/engagements"),
+            200,
+        )
+        .await;
+    }
+    let mut unreachable = 0;
+    for _ in 0..4 {
+        let (status, problem) = read(
+            app.admin(Method::POST, "/v1/proxy/chorus/v3/engagements")
+                .body("{}")
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        if status == StatusCode::BAD_GATEWAY {
+            assert_eq!(problem["code"], "upstream_unreachable", "{problem}");
+            unreachable += 1;
+        }
+    }
+    assert_eq!(unreachable, 2, "half the POSTs failed, none was retried");
 }
