@@ -1,12 +1,12 @@
 //! A short-lived cache of credential reads. Bounded; an entry is fresh for one second, then for
 //! one more second one reader refreshes it while the others still get it (so that not every
 //! reader asks the database at the same moment); a change made by another process therefore shows
-//! within two seconds. Every write through this process empties it at once. It holds views only —
-//! never a secret.
+//! within two seconds. Every write through this process empties it at once. It holds stored rows
+//! as the database has them — secrets only sealed, never opened.
 
-use crate::model::Credential;
+use latchkey_store::CredentialRow;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const TTL: Duration = Duration::from_secs(1);
@@ -25,7 +25,7 @@ struct Inner {
 }
 
 struct Entry {
-    credential: Credential,
+    row: Arc<CredentialRow>,
     at: Instant,
     refreshing: bool,
 }
@@ -36,14 +36,14 @@ impl ReadCache {
     }
 
     /// A cached read, or `None` when the caller is to read the database (and `put` the result).
-    pub fn get(&self, workspace: &str, reference: &str) -> Option<Credential> {
+    pub fn get(&self, workspace: &str, reference: &str) -> Option<Arc<CredentialRow>> {
         let mut inner = self.lock();
         let entry = inner
             .entries
             .get_mut(&(workspace.to_owned(), reference.to_owned()))?;
         let age = entry.at.elapsed();
         if age < TTL || (age < 2 * TTL && entry.refreshing) {
-            return Some(entry.credential.clone());
+            return Some(entry.row.clone());
         }
         if age < 2 * TTL {
             entry.refreshing = true;
@@ -56,7 +56,7 @@ impl ReadCache {
     }
 
     /// Keep a read made at `generation`, unless a write happened since.
-    pub fn put(&self, workspace: &str, reference: &str, credential: &Credential, generation: u64) {
+    pub fn put(&self, workspace: &str, reference: &str, row: &Arc<CredentialRow>, generation: u64) {
         let mut inner = self.lock();
         if inner.generation != generation {
             return;
@@ -68,7 +68,7 @@ impl ReadCache {
             }
         }
         let entry = Entry {
-            credential: credential.clone(),
+            row: row.clone(),
             at: Instant::now(),
             refreshing: false,
         };
@@ -88,27 +88,29 @@ impl ReadCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Status, Timestamp};
 
-    fn credential(name: &str) -> Credential {
-        Credential {
+    fn credential(name: &str) -> Arc<CredentialRow> {
+        Arc::new(CredentialRow {
             id: "c1".into(),
-            workspace: "default".into(),
+            workspace_id: "w1".into(),
             provider: "aircall".into(),
-            provider_name: "Aircall".into(),
             name: name.into(),
+            name_key: name.into(),
             description: String::new(),
-            settings: Default::default(),
-            secrets: Default::default(),
-            status: Status::Active,
+            settings: "{}".into(),
+            secret_hints: "{}".into(),
+            envelope: Vec::new(),
+            key_id: "mk_0".into(),
+            status: "active".into(),
             status_reason: None,
+            enabled: true,
             verified_at: None,
             identity: None,
             last_used_at: None,
             revision: 1,
-            created_at: Timestamp(0),
-            updated_at: Timestamp(0),
-        }
+            created_at: 0,
+            updated_at: 0,
+        })
     }
 
     #[test]

@@ -185,16 +185,26 @@ impl Latchkey {
 
     /// One credential, by id or by name.
     pub async fn get_credential(&self, workspace: &str, reference: &str) -> Result<Credential> {
+        let (ws, row) = self.recent_row(workspace, reference).await?;
+        self.view(&ws, &row)
+    }
+
+    /// The stored row of one credential, by id or by name, from the read cache when it was read
+    /// in the last second (see [`crate::cache`]); reads that only look, such as the proxy's.
+    pub(crate) async fn recent_row(
+        &self,
+        workspace: &str,
+        reference: &str,
+    ) -> Result<(WorkspaceRow, std::sync::Arc<CredentialRow>)> {
+        let ws = self.workspace_row(workspace).await?;
         let key = reference.trim().to_lowercase();
         if let Some(hit) = self.reads.get(workspace, &key) {
-            return Ok(hit);
+            return Ok((ws, hit));
         }
         let generation = self.reads.generation();
-        let ws = self.workspace_row(workspace).await?;
-        let row = self.find(&ws, reference).await?;
-        let credential = self.view(&ws, &row)?;
-        self.reads.put(workspace, &key, &credential, generation);
-        Ok(credential)
+        let row = std::sync::Arc::new(self.find(&ws, reference).await?);
+        self.reads.put(workspace, &key, &row, generation);
+        Ok((ws, row))
     }
 
     async fn rename_credential_inner(

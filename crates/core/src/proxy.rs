@@ -130,8 +130,7 @@ impl Latchkey {
         reference: &str,
         request: ProxyRequest,
     ) -> Result<ProxyAnswer> {
-        let ws = self.workspace_row(workspace).await?;
-        let row = self.find(&ws, reference).await?;
+        let (ws, row) = self.recent_row(workspace, reference).await?;
         if !row.enabled {
             return Err(CoreError::CredentialDisabled {
                 name: row.name.clone(),
