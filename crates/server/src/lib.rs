@@ -34,7 +34,8 @@ pub const MAX_BODY: usize = 64 * 1024;
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
-    pub lk: Latchkey,
+    /// Behind one `Arc` so that handing the state to a handler costs one count, not one per field.
+    pub lk: Arc<Latchkey>,
     pub metrics: Arc<Metrics>,
     throttle: Arc<AuthThrottle>,
 }
@@ -42,7 +43,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(lk: Latchkey) -> AppState {
         AppState {
-            lk,
+            lk: Arc::new(lk),
             metrics: Arc::new(Metrics::new()),
             throttle: Arc::new(AuthThrottle::new(20, Duration::from_secs(120))),
         }
