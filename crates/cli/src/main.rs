@@ -4,6 +4,7 @@
 mod api_credentials;
 mod config;
 mod input;
+mod keys;
 mod output;
 mod sandbox;
 mod serve;
@@ -44,6 +45,9 @@ enum Command {
     /// Issued API credentials: add (token shown once), list, show, rename, disable, enable, regenerate, delete.
     #[command(subcommand)]
     ApiCredentials(api_credentials::ApiCredentialsCommand),
+    /// Master keys: status (what each key wraps), rotate (a new primary, every data key re-wrapped), retire.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// Serve the REST API (with --sandbox, also the simulated providers).
     Serve(serve::ServeArgs),
     /// Run simulated versions of the four seed providers on loopback, for trying Latchkey out.
@@ -305,6 +309,10 @@ async fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Credentials(cmd) => credentials(&g, cmd).await,
+        Command::Keys(cmd) => {
+            let lk = open(&g).await?;
+            keys::run(&lk, g.json, cmd).await
+        }
         Command::ApiCredentials(cmd) => {
             let lk = open(&g).await?;
             api_credentials::run(&lk, &g.workspace, g.json, cmd).await

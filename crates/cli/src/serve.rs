@@ -50,6 +50,8 @@ pub async fn run(g: &GlobalArgs, args: ServeArgs) -> Result<()> {
         println!("{}", notice.0);
     }
     let admin = lk.bootstrap_admin().await?;
+    // A rotation (`latchkey keys rotate`) rewrites the key file: follow it.
+    let _key_watch = lk.watch_key_file();
     let app = Application::bind(listen, AppState::new(lk))
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;

@@ -105,7 +105,7 @@ impl Latchkey {
 
         let id = uuid::Uuid::now_v7().to_string();
         let revision = 1;
-        let envelope = self.seal(&ws.id, &id, revision, &secrets)?;
+        let (envelope, key_id) = self.seal(&ws.id, &id, revision, &secrets)?;
         let row = CredentialRow {
             id,
             workspace_id: ws.id.clone(),
@@ -116,7 +116,7 @@ impl Latchkey {
             settings: to_json(&settings),
             secret_hints: to_json(&hints(&secrets)),
             envelope,
-            key_id: self.keys.primary_id().as_str().to_owned(),
+            key_id,
             status: status.to_owned(),
             status_reason: None,
             enabled: true,
@@ -499,8 +499,9 @@ impl Latchkey {
         let expected = row.revision;
         row.revision = expected + 1;
         row.updated_at = Timestamp::now().millis();
-        row.envelope = self.seal(&ws.id, &row.id, row.revision, secrets)?;
-        row.key_id = self.keys.primary_id().as_str().to_owned();
+        let (envelope, key_id) = self.seal(&ws.id, &row.id, row.revision, secrets)?;
+        row.envelope = envelope;
+        row.key_id = key_id;
         let name = row.name.clone();
         let written = self.repo.update_credential(&row, expected).await;
         // After the write: a read that began before it is then not kept.
@@ -530,31 +531,38 @@ impl Latchkey {
         }
     }
 
+    /// Seal `secrets` for one revision of one credential: the envelope and the id of the master
+    /// key that wraps its data key (both from the same ring).
     fn seal(
         &self,
         workspace_id: &str,
         id: &str,
         revision: i64,
         secrets: &SecretFields,
-    ) -> Result<Vec<u8>> {
+    ) -> Result<(Vec<u8>, String)> {
         let plain = latchkey_vault::encode_fields(secrets);
-        self.keys
+        let ring = self.keys.ring();
+        let envelope = ring
             .seal(&Binding::new(workspace_id, id, revision), plain.expose())
-            .map_err(|e| CoreError::Internal(format!("sealing failed: {e}")))
+            .map_err(|e| CoreError::Internal(format!("sealing failed: {e}")))?;
+        Ok((envelope, ring.primary_id().as_str().to_owned()))
     }
 
+    /// Open a credential's secrets. An envelope under a key this process does not hold yet (a
+    /// rotation elsewhere) makes it read the key file again once.
     pub(crate) fn open(&self, row: &CredentialRow) -> Result<SecretFields> {
         let vault_error = |source| CoreError::Vault {
             credential: row.name.clone(),
             source,
         };
-        let plain = self
-            .keys
-            .open(
-                &Binding::new(&row.workspace_id, &row.id, row.revision),
-                &row.envelope,
-            )
-            .map_err(vault_error)?;
+        let binding = Binding::new(&row.workspace_id, &row.id, row.revision);
+        let plain = match self.keys.ring().open(&binding, &row.envelope) {
+            Err(latchkey_vault::VaultError::UnknownKey(_)) if self.reload_key_ring()? => {
+                self.keys.ring().open(&binding, &row.envelope)
+            }
+            other => other,
+        }
+        .map_err(vault_error)?;
         latchkey_vault::decode_fields(plain.expose()).map_err(vault_error)
     }
 

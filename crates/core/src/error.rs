@@ -137,6 +137,37 @@ pub enum CoreError {
     #[error("{0}")]
     Setup(String),
 
+    #[error(
+        "`{given}` is not a master key id: a key id is mk_ followed by 16 hexadecimal digits, as `latchkey keys status` shows"
+    )]
+    InvalidKeyId { given: String },
+
+    #[error("master key {key} is not in the key ring{}", .file.as_ref().map(|f| format!(" ({f})")).unwrap_or_default())]
+    KeyNotInRing { key: String, file: Option<String> },
+
+    #[error(
+        "master key {key} still wraps {envelopes} envelope(s){}; run `latchkey keys rotate` to re-wrap them under the primary key first",
+        if *.key_check { " and the key check" } else { "" }
+    )]
+    KeyInUse {
+        key: String,
+        envelopes: u64,
+        key_check: bool,
+    },
+
+    #[error(
+        "master key {key} is the primary key; rotate to a new primary (`latchkey keys rotate`) before retiring it"
+    )]
+    KeyIsPrimary { key: String },
+
+    #[error(
+        "a rotation to master key {primary} is unfinished ({pending} envelope(s) still under older keys); run `latchkey keys rotate` without --new-key-file to finish it first"
+    )]
+    RotationUnfinished { primary: String, pending: u64 },
+
+    #[error("master key {key} is already in the key ring")]
+    KeyAlreadyInRing { key: String },
+
     #[error("the stored secret of credential `{credential}` could not be opened: {source}")]
     Vault {
         credential: String,
@@ -160,7 +191,13 @@ impl CoreError {
             | InvalidName(_)
             | InvalidDescription(_)
             | InvalidWorkspace { .. }
-            | InvalidGracePeriod => ErrorKind::Invalid,
+            | InvalidGracePeriod
+            | InvalidKeyId { .. } => ErrorKind::Invalid,
+            KeyNotInRing { .. } => ErrorKind::NotFound,
+            KeyInUse { .. }
+            | KeyIsPrimary { .. }
+            | RotationUnfinished { .. }
+            | KeyAlreadyInRing { .. } => ErrorKind::Conflict,
             CredentialNotFound { .. } | WorkspaceNotFound { .. } | ApiCredentialNotFound { .. } => {
                 ErrorKind::NotFound
             }
@@ -212,6 +249,12 @@ impl CoreError {
             MasterKeyMissing(_) => "master_key_missing",
             MasterKeyWrong(_) => "master_key_wrong",
             Setup(_) => "setup",
+            InvalidKeyId { .. } => "invalid_key_id",
+            KeyNotInRing { .. } => "key_not_in_ring",
+            KeyInUse { .. } => "key_in_use",
+            KeyIsPrimary { .. } => "key_is_primary",
+            RotationUnfinished { .. } => "rotation_unfinished",
+            KeyAlreadyInRing { .. } => "key_already_in_ring",
             Vault { .. } => "secret_unreadable",
             StoreUnavailable(_) => "store_unavailable",
             Internal(_) => "internal",

@@ -5,6 +5,7 @@ mod audit;
 mod cache;
 mod credentials;
 mod error;
+pub mod keys;
 mod model;
 pub mod outbound;
 mod providers;
@@ -47,7 +48,8 @@ pub const DEFAULT_WORKSPACE: &str = "default";
 pub struct Latchkey {
     repo: Arc<dyn Repository>,
     catalog: Arc<Catalog>,
-    keys: Arc<KeyRing>,
+    /// The master key ring in use, and the key file it follows.
+    keys: Arc<keys::KeyState>,
     outbound: Outbound,
     /// Issued API credentials: the short-lived cache of successful authentications and the
     /// coalesced last-used writes.
@@ -67,13 +69,14 @@ impl Latchkey {
     pub fn new(
         repo: Arc<dyn Repository>,
         catalog: Arc<Catalog>,
-        keys: Arc<KeyRing>,
+        ring: KeyRing,
+        key_file: Option<std::path::PathBuf>,
         outbound: Outbound,
     ) -> Latchkey {
         Latchkey {
             repo,
             catalog,
-            keys,
+            keys: Arc::new(keys::KeyState::new(ring, key_file)),
             outbound,
             api_auth: Arc::default(),
             proxy_state: Arc::default(),
@@ -99,9 +102,5 @@ impl Latchkey {
 
     pub fn repository(&self) -> &Arc<dyn Repository> {
         &self.repo
-    }
-
-    pub fn key_ring(&self) -> &KeyRing {
-        &self.keys
     }
 }

@@ -59,8 +59,8 @@ impl Latchkey {
                 .join(MASTER_KEY_FILE),
         };
 
-        let ring = match find_key_ring(settings, &default_key_file)? {
-            Some(ring) => ring,
+        let (ring, key_file) = match find_key_ring(settings, &default_key_file)? {
+            Some(found) => found,
             None if !holds_data => {
                 let ring = KeyRing::new(MasterKey::generate());
                 write_new_key_file(&default_key_file, &ring)?;
@@ -69,7 +69,7 @@ impl Latchkey {
                     ring.primary_id(),
                     default_key_file.display()
                 )));
-                ring
+                (ring, Some(default_key_file.clone()))
             }
             None => {
                 let sealed_with = canary
@@ -128,7 +128,7 @@ impl Latchkey {
                 )));
             }
         }
-        let latchkey = Latchkey::new(repo, Arc::new(catalog), Arc::new(ring), outbound)
+        let latchkey = Latchkey::new(repo, Arc::new(catalog), ring, key_file, outbound)
             .with_rate_limits(settings.rate_limits.clone());
         latchkey.ensure_workspace(crate::DEFAULT_WORKSPACE).await?;
         Ok((latchkey, notices))
@@ -206,33 +206,26 @@ pub fn provider_overrides_from_env(
 }
 
 /// The key ring from `LATCHKEY_MASTER_KEY`, the key file named in the settings, or the data
-/// directory's `master.key` — in that order; `None` when there is none of them.
-fn find_key_ring(settings: &Settings, default_file: &Path) -> Result<Option<KeyRing>> {
+/// directory's `master.key` — in that order — with the file it came from; `None` when there is
+/// none of them.
+fn find_key_ring(
+    settings: &Settings,
+    default_file: &Path,
+) -> Result<Option<(KeyRing, Option<PathBuf>)>> {
     if let Some(key) = &settings.master_key {
         let key = MasterKey::from_base64(key.expose())
             .map_err(|e| CoreError::Setup(format!("LATCHKEY_MASTER_KEY is not usable: {e}")))?;
-        return Ok(Some(KeyRing::new(key)));
+        return Ok(Some((KeyRing::new(key), None)));
     }
     let (path, named) = match &settings.master_key_file {
         Some(path) => (path.as_path(), true),
         None => (default_file, false),
     };
-    match std::fs::read(path) {
-        Ok(bytes) => {
-            let bytes = zeroize::Zeroizing::new(bytes);
-            KeyRing::from_key_file(&bytes).map(Some).map_err(|e| {
-                CoreError::Setup(format!(
-                    "the master key file {} is not usable: {e}",
-                    path.display()
-                ))
-            })
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !named => Ok(None),
-        Err(e) => Err(CoreError::Setup(format!(
-            "cannot read the master key file {}: {e}",
-            path.display()
-        ))),
+    if !named && !path.exists() {
+        return Ok(None);
     }
+    let ring = crate::keys::read_key_file(path)?;
+    Ok(Some((ring, Some(path.to_owned()))))
 }
 
 fn write_new_key_file(path: &Path, ring: &KeyRing) -> Result<()> {

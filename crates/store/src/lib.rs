@@ -144,6 +144,40 @@ pub trait Repository: AuditRepository + ApiCredentialRepository + Send + Sync + 
     async fn count_credentials(&self) -> Result<u64>;
     /// How many envelopes each master key wraps.
     async fn envelope_key_counts(&self) -> Result<Vec<(String, u64)>>;
+
+    /// Master-key rotation: at most `limit` envelopes not wrapped by key `key_id`, in id order,
+    /// after the id `after`.
+    async fn envelopes_not_under(
+        &self,
+        key_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<EnvelopeRow>>;
+    /// Master-key rotation: store re-wrapped envelopes, in one transaction, each only if its
+    /// credential is still at the row's revision (a credential changed meanwhile is left as it
+    /// is). Neither the revision nor `updated_at` changes. Returns how many were stored.
+    async fn replace_envelopes(&self, rows: &[EnvelopeRow]) -> Result<u64>;
+}
+
+/// One credential's sealed secrets, as master-key rotation reads and writes them.
+#[derive(Clone)]
+pub struct EnvelopeRow {
+    pub workspace_id: String,
+    pub id: String,
+    pub revision: i64,
+    pub envelope: Vec<u8>,
+    pub key_id: String,
+}
+
+impl std::fmt::Debug for EnvelopeRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnvelopeRow")
+            .field("workspace_id", &self.workspace_id)
+            .field("id", &self.id)
+            .field("revision", &self.revision)
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Where the data lives: a SQLite file (from a data directory or a `sqlite://` URL).

@@ -1,6 +1,8 @@
 //! The embedded SQLite backend: WAL, foreign keys, a busy timeout, migrations at open.
 
-use crate::{CredentialFilter, CredentialRow, Repository, Result, StoreError, WorkspaceRow};
+use crate::{
+    CredentialFilter, CredentialRow, EnvelopeRow, Repository, Result, StoreError, WorkspaceRow,
+};
 use async_trait::async_trait;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -357,5 +359,55 @@ impl Repository for SqliteStore {
             .iter()
             .map(|r| (r.get::<String, _>("key_id"), r.get::<i64, _>("n") as u64))
             .collect())
+    }
+
+    async fn envelopes_not_under(
+        &self,
+        key_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<EnvelopeRow>> {
+        let rows = sqlx::query(
+            "SELECT workspace_id, id, revision, envelope, key_id FROM credentials \
+             WHERE id > ? AND key_id <> ? ORDER BY id LIMIT ?",
+        )
+        .bind(after.unwrap_or(""))
+        .bind(key_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(rows
+            .iter()
+            .map(|r| EnvelopeRow {
+                workspace_id: r.get("workspace_id"),
+                id: r.get("id"),
+                revision: r.get("revision"),
+                envelope: r.get("envelope"),
+                key_id: r.get("key_id"),
+            })
+            .collect())
+    }
+
+    async fn replace_envelopes(&self, rows: &[EnvelopeRow]) -> Result<u64> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut stored = 0;
+        for row in rows {
+            let done = sqlx::query(
+                "UPDATE credentials SET envelope = ?, key_id = ? \
+                 WHERE workspace_id = ? AND id = ? AND revision = ?",
+            )
+            .bind(&row.envelope)
+            .bind(&row.key_id)
+            .bind(&row.workspace_id)
+            .bind(&row.id)
+            .bind(row.revision)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+            stored += done.rows_affected();
+        }
+        tx.commit().await.map_err(db_error)?;
+        Ok(stored)
     }
 }

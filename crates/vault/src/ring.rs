@@ -148,6 +148,11 @@ impl KeyRing {
         })
     }
 
+    /// The primary key of a key file's text (its first key): the new key a rotation brings.
+    pub fn first_key_of_file(contents: &[u8]) -> Result<MasterKey, VaultError> {
+        Ok(Self::from_key_file(contents)?.primary)
+    }
+
     /// A new ring without key `id`. Removing the primary is refused; an id not in the ring is
     /// [`VaultError::UnknownKey`].
     pub fn without(&self, id: &KeyId) -> Result<KeyRing, VaultError> {

