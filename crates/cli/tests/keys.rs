@@ -191,7 +191,9 @@ async fn an_older_key_that_still_wraps_envelopes_is_not_retired() {
     std::fs::write(&path, ring.to_key_file().expose()).unwrap();
     env.run(&["keys", "retire", &old], "")
         .code(1)
-        .says(&format!("master key {old} still wraps 4 envelope(s) and the key check"));
+        .says(&format!(
+            "master key {old} still wraps 4 envelope(s) and the key check"
+        ));
     // A rotation now resumes (the new key is primary but wraps nothing): no third key.
     env.run(&["keys", "rotate"], "")
         .ok()
@@ -269,4 +271,164 @@ async fn a_rotation_killed_midway_completes_when_run_again() {
     assert_eq!(opened, 2_000);
     env.run(&["keys", "retire", &old], "").ok();
     assert_eq!(open_all(&env).await.0, 2_000);
+}
+
+/// `n` Chorus credentials written straight into the store (sealed with the data directory's key
+/// file, as core seals them) — fast enough for 100,000 in a test.
+async fn seed_in_store(env: &Env, n: usize) {
+    let settings = Settings {
+        data_dir: env.data_dir(),
+        ..Settings::default()
+    };
+    let (lk, _) = Latchkey::start(&settings).await.unwrap();
+    let repo = lk.repository().clone();
+    let ring = lk.key_ring();
+    let ws = repo.workspace_by_slug("default").await.unwrap().unwrap();
+    let token = Secret::new(env.demo().chorus_token.clone());
+    let hints = serde_json::json!({ "api_token": token.hint() }).to_string();
+    let fields: latchkey_vault::SecretFields =
+        [("api_token".to_owned(), token)].into_iter().collect();
+    let plain = latchkey_vault::encode_fields(&fields);
+    let mut tasks = tokio::task::JoinSet::new();
+    for chunk in 0..4 {
+        let (repo, ring, ws, hints) = (repo.clone(), ring.clone(), ws.clone(), hints.clone());
+        let plain = plain.expose().to_vec();
+        tasks.spawn(async move {
+            for i in (chunk..n).step_by(4) {
+                let id = uuid::Uuid::now_v7().to_string();
+                let name = format!("Chorus {i:06}");
+                let row = latchkey_store::CredentialRow {
+                    envelope: ring.seal(&Binding::new(&ws.id, &id, 1), &plain).unwrap(),
+                    key_id: ring.primary_id().as_str().to_owned(),
+                    id,
+                    workspace_id: ws.id.clone(),
+                    provider: "chorus".to_owned(),
+                    name_key: name.to_lowercase(),
+                    name,
+                    description: String::new(),
+                    settings: "{}".to_owned(),
+                    secret_hints: hints.clone(),
+                    status: "unverified".to_owned(),
+                    status_reason: None,
+                    enabled: true,
+                    verified_at: None,
+                    identity: None,
+                    last_used_at: None,
+                    revision: 1,
+                    created_at: 0,
+                    updated_at: 0,
+                };
+                repo.insert_credential(&row).await.unwrap();
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+}
+
+/// Proxy and verification requests to a running server all succeed while `keys rotate`
+/// re-wraps 100,000 envelopes beside it; afterwards the server seals with the new key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_keeps_serving_through_a_rotation_of_100000_credentials() {
+    const N: usize = 100_000;
+    let env = Env::new().await;
+    let seeding = std::time::Instant::now();
+    seed_in_store(&env, N).await;
+    eprintln!("seeded {N} credentials in {:.1?}", seeding.elapsed());
+    let old = primary(&status(&env));
+
+    let mut server = env
+        .command(&["serve", "--listen", "127.0.0.1:0"])
+        .env("LATCHKEY_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let (mut url, mut token) = (None, None);
+    while let Some(Ok(line)) = lines.next() {
+        if let Some(rest) = line.strip_prefix("Latchkey is listening on ") {
+            url = Some(rest.trim().to_owned());
+        }
+        if line.starts_with("Admin API credential") {
+            token = lines
+                .next()
+                .and_then(Result::ok)
+                .map(|t| t.trim().to_owned());
+        }
+        if url.is_some() && token.is_some() {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines.by_ref() {});
+    let (url, token) = (url.unwrap(), token.unwrap());
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+
+    let mut rotation = env
+        .command(&["keys", "rotate", "--batch-size", "1000"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut outcomes = std::collections::BTreeMap::<String, u32>::new();
+    let mut i = 0usize;
+    while rotation.try_wait().unwrap().is_none() {
+        // Spread over the whole id range: some already re-wrapped, some not yet.
+        let name = format!("Chorus%20{:06}", (i * 7_919) % N);
+        let request = if i % 4 == 3 {
+            client.post(format!("{url}/v1/credentials/{name}/verify"))
+        } else {
+            client.get(format!(
+                "{url}/v1/proxy/{name}/v3/engagements?max_date=2025-01-01"
+            ))
+        };
+        let response = request.bearer_auth(&token).send().await.unwrap();
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap();
+        let outcome = if status == 200 {
+            "200".to_owned()
+        } else {
+            format!("{status} {body}")
+        };
+        *outcomes.entry(outcome).or_default() += 1;
+        i += 1;
+    }
+    let rotated = rotation.wait_with_output().unwrap();
+    assert!(rotated.status.success());
+    let said = String::from_utf8_lossy(&rotated.stdout);
+    // Verifications during the rotation save their credential again (sealed under the new key
+    // by then): those need no re-wrap.
+    assert!(said.contains("envelope(s) re-wrapped"), "{said}");
+    eprintln!("{said}during it: {outcomes:?}");
+    assert_eq!(outcomes.keys().collect::<Vec<_>>(), ["200"], "{outcomes:?}");
+    assert!(
+        outcomes["200"] >= 50,
+        "requests made during the rotation: {outcomes:?}"
+    );
+
+    let done = status(&env);
+    let new = primary(&done);
+    assert_ne!(new, old);
+    // The server loaded the new ring: a secret replaced now is sealed under the new key.
+    tokio::time::sleep(latchkey_core::keys::KEY_FILE_POLL * 2).await;
+    let replaced = client
+        .put(format!("{url}/v1/credentials/Chorus%20000001/secrets"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "fields": { "api_token": env.demo().chorus_token } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replaced.status(), 200, "{}", replaced.text().await.unwrap());
+    let after = status(&env);
+    let count = |id: &str| {
+        after.iter().find(|k| k["id"] == id).unwrap()["envelopes"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!((count(&new), count(&old)), (N as u64, 0));
+    server.kill().unwrap();
+    server.wait().unwrap();
 }
