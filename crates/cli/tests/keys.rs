@@ -432,3 +432,43 @@ async fn a_server_keeps_serving_through_a_rotation_of_100000_credentials() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+/// Servers on several machines: the new key goes into every key file as an older key first; the
+/// rotation then promotes it to primary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_already_in_the_ring_as_an_older_key_is_promoted() {
+    let env = Env::new().await;
+    seed(&env, 3).await;
+    let old = primary(&status(&env));
+    let new_key = KeyRing::new(latchkey_vault::MasterKey::generate());
+    let new_id = new_key.primary_id().as_str().to_owned();
+    let new_line = new_key
+        .to_key_file()
+        .expose()
+        .lines()
+        .find(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .unwrap()
+        .to_owned();
+    let path = env.data_dir().join("master.key");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(&format!("{new_line}\n"));
+    std::fs::write(&path, &text).unwrap();
+    let keys = status(&env);
+    assert_eq!((keys.len(), primary(&keys)), (2, old.clone()));
+    let new_file = env.dir.path().join("new.key");
+    std::fs::write(&new_file, format!("{new_line}\n")).unwrap();
+    env.run(
+        &[
+            "keys",
+            "rotate",
+            "--new-key-file",
+            new_file.to_str().unwrap(),
+        ],
+        "",
+    )
+    .ok()
+    .says(&format!("Rotated to master key {new_id}: 3 envelope(s)"));
+    let keys = status(&env);
+    assert_eq!((keys.len(), primary(&keys)), (2, new_id));
+    assert_eq!(open_all(&env).await.0, 3);
+}

@@ -213,12 +213,26 @@ impl Latchkey {
             });
         }
         let key = new_key.unwrap_or_else(MasterKey::generate);
-        let next = ring.with_new_primary(key).map_err(|e| match e {
-            latchkey_vault::VaultError::DuplicateKey(id) => CoreError::KeyAlreadyInRing {
-                key: id.as_str().to_owned(),
-            },
-            other => CoreError::Internal(other.to_string()),
-        })?;
+        // A key already in the ring as an older key (put there on every machine beforehand, so
+        // that all servers open what it wraps) is promoted to primary.
+        let promoted = if ring.contains(key.id()) && ring.primary_id() != key.id() {
+            Some(
+                ring.without(key.id())
+                    .map_err(|e| CoreError::Internal(e.to_string()))?,
+            )
+        } else {
+            None
+        };
+        let next = promoted
+            .as_ref()
+            .unwrap_or(&ring)
+            .with_new_primary(key)
+            .map_err(|e| match e {
+                latchkey_vault::VaultError::DuplicateKey(id) => CoreError::KeyAlreadyInRing {
+                    key: id.as_str().to_owned(),
+                },
+                other => CoreError::Internal(other.to_string()),
+            })?;
         write_key_file(&path, &next)?;
         let primary = next.primary_id().as_str().to_owned();
         *self.keys.stamp.lock().unwrap_or_else(|p| p.into_inner()) = stamp_of(&path);
