@@ -8,6 +8,7 @@ mod keys;
 mod output;
 mod sandbox;
 mod serve;
+mod store;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -48,6 +49,9 @@ enum Command {
     /// Master keys: status (what each key wraps), rotate (a new primary, every data key re-wrapped), retire.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// The database itself: copy it to another backend (e.g. SQLite to PostgreSQL).
+    #[command(subcommand)]
+    Store(store::StoreCommand),
     /// Serve the REST API (with --sandbox, also the simulated providers).
     Serve(serve::ServeArgs),
     /// Run simulated versions of the four seed providers on loopback, for trying Latchkey out.
@@ -309,6 +313,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Credentials(cmd) => credentials(&g, cmd).await,
+        Command::Store(cmd) => store::run(config::settings(&g)?, g.json, cmd).await,
         Command::Keys(cmd) => {
             let lk = open(&g).await?;
             keys::run(&lk, g.json, cmd).await

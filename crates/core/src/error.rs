@@ -165,6 +165,12 @@ pub enum CoreError {
     )]
     RotationUnfinished { primary: String, pending: u64 },
 
+    #[error("the target {target} is not empty ({found}); copy into a new, empty database")]
+    TargetNotEmpty { target: String, found: String },
+
+    #[error("the copy does not match: {0}")]
+    CopyMismatch(String),
+
     #[error("master key {key} is already in the key ring")]
     KeyAlreadyInRing { key: String },
 
@@ -197,7 +203,9 @@ impl CoreError {
             KeyInUse { .. }
             | KeyIsPrimary { .. }
             | RotationUnfinished { .. }
-            | KeyAlreadyInRing { .. } => ErrorKind::Conflict,
+            | KeyAlreadyInRing { .. }
+            | TargetNotEmpty { .. } => ErrorKind::Conflict,
+            CopyMismatch(_) => ErrorKind::Internal,
             CredentialNotFound { .. } | WorkspaceNotFound { .. } | ApiCredentialNotFound { .. } => {
                 ErrorKind::NotFound
             }
@@ -255,6 +263,8 @@ impl CoreError {
             KeyIsPrimary { .. } => "key_is_primary",
             RotationUnfinished { .. } => "rotation_unfinished",
             KeyAlreadyInRing { .. } => "key_already_in_ring",
+            TargetNotEmpty { .. } => "target_not_empty",
+            CopyMismatch(_) => "copy_mismatch",
             Vault { .. } => "secret_unreadable",
             StoreUnavailable(_) => "store_unavailable",
             Internal(_) => "internal",

@@ -3,6 +3,7 @@
 mod api_credentials;
 mod audit;
 mod cache;
+pub mod copy;
 mod credentials;
 mod error;
 pub mod keys;

@@ -48,4 +48,9 @@ pub trait AuditRepository: Send + Sync {
         before: Option<&str>,
         limit: u32,
     ) -> Result<Vec<AuditRow>>;
+    /// Every event of every workspace (and those of none), oldest first, after the cursor
+    /// `after` (an id), at most `limit`: for copying a store.
+    async fn audit_after(&self, after: Option<&str>, limit: u32) -> Result<Vec<AuditRow>>;
+    /// How many events there are in all.
+    async fn count_audit(&self) -> Result<u64>;
 }

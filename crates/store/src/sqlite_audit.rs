@@ -70,24 +70,47 @@ impl AuditRepository for SqliteStore {
         q.push(" ORDER BY id DESC LIMIT ")
             .push_bind(i64::from(limit));
         let rows = q.build().fetch_all(self.pool()).await.map_err(db_error)?;
-        Ok(rows
-            .iter()
-            .map(|r| AuditRow {
-                id: r.get("id"),
-                workspace_id: r.get("workspace_id"),
-                at: r.get("at"),
-                actor_kind: r.get("actor_kind"),
-                actor_id: r.get("actor_id"),
-                actor_name: r.get("actor_name"),
-                action: r.get("action"),
-                target_kind: r.get("target_kind"),
-                target_id: r.get("target_id"),
-                target_name: r.get("target_name"),
-                outcome: r.get("outcome"),
-                detail: r.get("detail"),
-                request_id: r.get("request_id"),
-                client_addr: r.get("client_addr"),
-            })
-            .collect())
+        Ok(rows.iter().map(audit_row).collect())
+    }
+
+    async fn audit_after(&self, after: Option<&str>, limit: u32) -> Result<Vec<AuditRow>> {
+        let rows = sqlx::query(
+            "SELECT id, workspace_id, at, actor_kind, actor_id, actor_name, action, target_kind, target_id, \
+             target_name, outcome, detail, request_id, client_addr FROM audit_events \
+             WHERE id > ? ORDER BY id LIMIT ?",
+        )
+        .bind(after.unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await
+        .map_err(db_error)?;
+        Ok(rows.iter().map(audit_row).collect())
+    }
+
+    async fn count_audit(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_events")
+            .fetch_one(self.pool())
+            .await
+            .map_err(db_error)?;
+        Ok(n as u64)
+    }
+}
+
+fn audit_row(r: &sqlx::sqlite::SqliteRow) -> AuditRow {
+    AuditRow {
+        id: r.get("id"),
+        workspace_id: r.get("workspace_id"),
+        at: r.get("at"),
+        actor_kind: r.get("actor_kind"),
+        actor_id: r.get("actor_id"),
+        actor_name: r.get("actor_name"),
+        action: r.get("action"),
+        target_kind: r.get("target_kind"),
+        target_id: r.get("target_id"),
+        target_name: r.get("target_name"),
+        outcome: r.get("outcome"),
+        detail: r.get("detail"),
+        request_id: r.get("request_id"),
+        client_addr: r.get("client_addr"),
     }
 }
