@@ -1,0 +1,125 @@
+//! Crash safety: a burst of credential creates against `latchkey serve`, the server SIGKILLed in
+//! the middle of it, restarted on the same data — and every create that was answered 201 is there.
+
+mod common;
+
+use common::Env;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+
+/// Start `latchkey serve` on the test's data; returns the process, its URL and (first start only)
+/// the printed admin token.
+fn serve(env: &Env) -> (Child, String, Option<String>) {
+    let mut child = env
+        .command(&["serve", "--listen", "127.0.0.1:0"])
+        .env("LATCHKEY_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    let started = std::time::Instant::now();
+    let url = loop {
+        let found = lines.lock().unwrap().iter().find_map(|l| {
+            l.strip_prefix("Latchkey is listening on ")
+                .map(|u| u.trim().to_owned())
+        });
+        if let Some(url) = found {
+            break url;
+        }
+        assert!(started.elapsed().as_secs() < 30, "serve did not start");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    // The token, when there is one, is printed right after the address.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let printed = lines.lock().unwrap().clone();
+    let token = printed
+        .iter()
+        .position(|l| l.starts_with("Admin API credential"))
+        .and_then(|i| printed.get(i + 1))
+        .map(|t| t.trim().to_owned());
+    (child, url, token)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_create_answered_201_survives_a_sigkill_mid_burst() {
+    let env = Env::new().await;
+    let (mut server, url, token) = serve(&env);
+    let token = token.expect("a new database gets an admin token");
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let created = Arc::new(Mutex::new(Vec::<String>::new()));
+    let mut writers = tokio::task::JoinSet::new();
+    for writer in 0..8 {
+        let (client, url, token, created) =
+            (client.clone(), url.clone(), token.clone(), created.clone());
+        let demo = env.demo().chorus_token.clone();
+        writers.spawn(async move {
+            for n in 0.. {
+                let name = format!("Crash {writer}-{n}");
+                let answer = client
+                    .post(format!("{url}/v1/credentials?verify=false"))
+                    .bearer_auth(&token)
+                    .json(&serde_json::json!({
+                        "provider": "chorus", "name": name, "fields": {"api_token": demo}
+                    }))
+                    .send()
+                    .await;
+                match answer {
+                    Ok(r) if r.status() == 201 => created.lock().unwrap().push(name),
+                    Ok(r) => panic!("unexpected answer {}", r.status()),
+                    // The server is gone.
+                    Err(_) => return,
+                }
+            }
+        });
+    }
+    // Kill it once the burst is well under way.
+    while created.lock().unwrap().len() < 200 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    server.kill().unwrap(); // SIGKILL
+    server.wait().unwrap();
+    while let Some(done) = writers.join_next().await {
+        done.unwrap();
+    }
+    let answered: Vec<String> = created.lock().unwrap().clone();
+    assert!(answered.len() >= 200);
+
+    let (mut server, url, again) = serve(&env);
+    assert!(again.is_none(), "a restart prints no token");
+    let mut stored = std::collections::HashSet::new();
+    let mut after: Option<String> = None;
+    loop {
+        let query = match &after {
+            Some(a) => format!("?limit=100&after={a}"),
+            None => "?limit=100".to_owned(),
+        };
+        let request = client
+            .get(format!("{url}/v1/credentials{query}"))
+            .bearer_auth(&token);
+        let page: serde_json::Value = request.send().await.unwrap().json().await.unwrap();
+        for c in page["items"].as_array().unwrap() {
+            stored.insert(c["name"].as_str().unwrap().to_owned());
+        }
+        match page["next"].as_str() {
+            Some(next) => after = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    let lost: Vec<&String> = answered.iter().filter(|n| !stored.contains(*n)).collect();
+    assert!(
+        lost.is_empty(),
+        "answered 201 but gone after the crash: {lost:?}"
+    );
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
