@@ -57,6 +57,8 @@ impl Latchkey {
                 .parent()
                 .unwrap_or(Path::new("."))
                 .join(MASTER_KEY_FILE),
+            // A server database has no directory of its own: the key file is in the data directory.
+            Location::Postgres(_) => settings.data_dir.join(MASTER_KEY_FILE),
         };
 
         let ring = match find_key_ring(settings, &default_key_file)? {

@@ -2,12 +2,19 @@
 
 mod api_credentials;
 mod audit;
+mod postgres;
+mod postgres_api_credentials;
+mod postgres_audit;
+mod shared;
 mod sqlite;
 mod sqlite_api_credentials;
 mod sqlite_audit;
+mod url;
 
+pub use crate::url::PostgresUrl;
 pub use api_credentials::{ApiCredentialRepository, ApiCredentialRow};
 pub use audit::{AuditFilter, AuditRepository, AuditRow};
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
@@ -146,10 +153,12 @@ pub trait Repository: AuditRepository + ApiCredentialRepository + Send + Sync + 
     async fn envelope_key_counts(&self) -> Result<Vec<(String, u64)>>;
 }
 
-/// Where the data lives: a SQLite file (from a data directory or a `sqlite://` URL).
+/// Where the data lives: a SQLite file (from a data directory or a `sqlite://` URL), or a
+/// PostgreSQL database (a `postgres://` or `postgresql://` URL). `Debug` never shows a password.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Location {
     Sqlite(PathBuf),
+    Postgres(PostgresUrl),
 }
 
 impl Location {
@@ -169,24 +178,31 @@ impl Location {
                     }
                     return Ok(Location::Sqlite(PathBuf::from(path)));
                 }
+                if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+                    return Ok(Location::Postgres(PostgresUrl::parse(url)?));
+                }
                 let scheme = url.split_once("://").map(|(s, _)| s).unwrap_or("(none)");
                 Err(StoreError::Open(format!(
-                    "the database URL's scheme `{scheme}` is not supported; use sqlite:///path/to/latchkey.db, or leave the URL out to use the data directory"
+                    "the database URL's scheme `{scheme}` is not supported; use sqlite:///path/to/latchkey.db or postgres://user:password@host/database, or leave the URL out to use the data directory"
                 )))
             }
         }
     }
 
-    /// Whether no database exists here yet.
+    /// Whether no database exists here yet (as far as can be told without connecting: a
+    /// PostgreSQL database is never new here; start-up looks at what it holds instead).
     pub fn is_new(&self) -> bool {
         match self {
             Location::Sqlite(path) => !path.exists(),
+            Location::Postgres(_) => false,
         }
     }
 
+    /// For messages and logs: never holds a password.
     pub fn describe(&self) -> String {
         match self {
             Location::Sqlite(path) => format!("SQLite database {}", path.display()),
+            Location::Postgres(url) => format!("PostgreSQL database {}", url.describe()),
         }
     }
 }
@@ -195,5 +211,6 @@ impl Location {
 pub async fn open(location: &Location) -> Result<Arc<dyn Repository>> {
     match location {
         Location::Sqlite(path) => Ok(Arc::new(SqliteStore::open(path).await?)),
+        Location::Postgres(url) => Ok(Arc::new(PostgresStore::open(url).await?)),
     }
 }

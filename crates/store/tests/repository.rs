@@ -1,16 +1,27 @@
-//! The SQLite repository: scoping by workspace, uniqueness, optimistic concurrency, paging.
+//! The repository, on each backend: scoping by workspace, uniqueness, optimistic concurrency, paging.
 
 use latchkey_store::{
     CredentialFilter, CredentialRow, Location, Repository, StoreError, WorkspaceRow,
 };
+use latchkey_testdb::{Backend, TestDb};
 use std::sync::Arc;
 
-async fn store() -> (tempfile::TempDir, Arc<dyn Repository>) {
-    let dir = tempfile::tempdir().unwrap();
-    let location = Location::resolve(None, dir.path()).unwrap();
-    assert!(location.is_new());
+async fn store(backend: Backend) -> (TestDb, Arc<dyn Repository>) {
+    let db = TestDb::new(backend).await;
+    let location = Location::resolve(db.database_url().as_deref(), &db.data_dir()).unwrap();
+    if backend == Backend::Sqlite {
+        assert!(location.is_new());
+    }
     let repo = latchkey_store::open(&location).await.unwrap();
-    (dir, repo)
+    assert_eq!(
+        repo.backend(),
+        if backend == Backend::Sqlite {
+            "sqlite"
+        } else {
+            "postgres"
+        }
+    );
+    (db, repo)
 }
 
 fn workspace(slug: &str) -> WorkspaceRow {
@@ -45,9 +56,8 @@ fn row(ws: &str, id: &str, name: &str) -> CredentialRow {
     }
 }
 
-#[tokio::test]
-async fn every_lookup_is_scoped_by_workspace() {
-    let (_dir, repo) = store().await;
+async fn every_lookup_is_scoped_by_workspace(backend: Backend) {
+    let (_dir, repo) = store(backend).await;
     repo.insert_workspace(&workspace("a")).await.unwrap();
     repo.insert_workspace(&workspace("b")).await.unwrap();
     assert!(matches!(
@@ -85,9 +95,8 @@ async fn every_lookup_is_scoped_by_workspace() {
     ));
 }
 
-#[tokio::test]
-async fn a_stale_revision_is_a_conflict() {
-    let (_dir, repo) = store().await;
+async fn a_stale_revision_is_a_conflict(backend: Backend) {
+    let (_dir, repo) = store(backend).await;
     repo.insert_workspace(&workspace("a")).await.unwrap();
     repo.insert_credential(&row("ws-a", "c1", "Prod"))
         .await
@@ -108,9 +117,8 @@ async fn a_stale_revision_is_a_conflict() {
     assert_eq!(repo.count_credentials().await.unwrap(), 0);
 }
 
-#[tokio::test]
-async fn lists_page_by_id_and_filter() {
-    let (_dir, repo) = store().await;
+async fn lists_page_by_id_and_filter(backend: Backend) {
+    let (_dir, repo) = store(backend).await;
     repo.insert_workspace(&workspace("a")).await.unwrap();
     for i in 0..7 {
         let mut r = row("ws-a", &format!("c{i}"), &format!("Name {i}"));
@@ -181,3 +189,9 @@ fn unknown_database_schemes_are_refused() {
         Location::Sqlite("/tmp/x.db".into())
     );
 }
+
+latchkey_testdb::backend_tests!(
+    every_lookup_is_scoped_by_workspace,
+    a_stale_revision_is_a_conflict,
+    lists_page_by_id_and_filter,
+);
