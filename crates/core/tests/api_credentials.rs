@@ -6,8 +6,8 @@ use latchkey_core::{
     Actor, ApiCredential, AuditQuery, AuthFailure, CoreError, ErrorKind, Latchkey,
     MAX_API_CREDENTIALS, MAX_GRACE_SECONDS, Role, Settings,
 };
-use latchkey_vault::Secret;
 use latchkey_testdb::{Backend, TestDb};
+use latchkey_vault::Secret;
 use std::time::Duration;
 
 const WS: &str = "default";

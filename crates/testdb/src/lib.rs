@@ -12,6 +12,16 @@ pub enum Backend {
     Postgres,
 }
 
+impl Backend {
+    /// As `Repository::backend` names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
 /// One test's database (and a temporary directory for its data directory, key file and the rest).
 pub struct TestDb {
     backend: Backend,
@@ -56,6 +66,34 @@ impl TestDb {
     /// `None` for SQLite (the data directory's database), the database's URL for PostgreSQL.
     pub fn database_url(&self) -> Option<String> {
         self.postgres.as_ref().map(|p| p.url.clone())
+    }
+
+    /// The PostgreSQL database's URL, reached through `gate` (a loopback forwarder the test can
+    /// close to take the database away, and open again). Panics for SQLite.
+    pub fn database_url_through(&self, gate: &Gate) -> String {
+        let pg = self
+            .postgres
+            .as_ref()
+            .expect("only a PostgreSQL database can be reached through a gate");
+        let mut url = url::Url::parse(&pg.url).expect("a valid URL");
+        url.set_host(Some("127.0.0.1")).expect("a host");
+        url.set_port(Some(gate.addr.port())).expect("a port");
+        url.to_string()
+    }
+
+    /// A gate in front of this test's PostgreSQL server (see `database_url_through`).
+    pub async fn gate(&self) -> Gate {
+        let pg = self
+            .postgres
+            .as_ref()
+            .expect("only a PostgreSQL database can be reached through a gate");
+        let url = url::Url::parse(&pg.url).expect("a valid URL");
+        let upstream = format!(
+            "{}:{}",
+            url.host_str().expect("a host"),
+            url.port().unwrap_or(5432)
+        );
+        Gate::start(upstream).await
     }
 
     /// Everything the database holds, as bytes a test can search: every file under the data
@@ -193,4 +231,58 @@ macro_rules! backend_tests {
     ($($name:ident),+ $(,)?) => {
         $crate::backend_tests!(#[tokio::test] $($name),+);
     };
+}
+
+/// A loopback TCP forwarder to the database server that a test can close (every connection
+/// through it is cut and new ones are dropped at once, as when the server goes away) and open
+/// again.
+pub struct Gate {
+    addr: std::net::SocketAddr,
+    open: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Gate {
+    async fn start(upstream: String) -> Gate {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback port");
+        let addr = listener.local_addr().expect("an address");
+        let open = std::sync::Arc::new(tokio::sync::watch::channel(true).0);
+        let state = open.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !*state.borrow() {
+                    continue;
+                }
+                let mut closed = state.subscribe();
+                let upstream = upstream.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = closed.wait_for(|open| !*open) => {}
+                    }
+                });
+            }
+        });
+        Gate { addr, open, task }
+    }
+
+    /// Cut every connection and drop new ones until `open`.
+    pub fn close(&self) {
+        self.open.send_replace(false);
+    }
+
+    pub fn open(&self) {
+        self.open.send_replace(true);
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
