@@ -17,7 +17,8 @@ pub const MASTER_KEY_FILE: &str = "master.key";
 pub const KEY_CHECK: &str = "key_check";
 
 /// Everything start-up needs, already layered (defaults, file, environment, flags) by the caller.
-#[derive(Debug, Clone, Default)]
+/// `Debug` shows the database URL without its password (and the master key as `[redacted]`).
+#[derive(Clone, Default)]
 pub struct Settings {
     pub data_dir: PathBuf,
     pub database_url: Option<String>,
@@ -30,6 +31,27 @@ pub struct Settings {
     pub outbound: OutboundConfig,
     /// Request limits per provider id, for providers whose limit is configurable.
     pub rate_limits: BTreeMap<String, u32>,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("data_dir", &self.data_dir)
+            .field(
+                "database_url",
+                &self
+                    .database_url
+                    .as_deref()
+                    .map(latchkey_store::redact_database_url),
+            )
+            .field("master_key", &self.master_key)
+            .field("master_key_file", &self.master_key_file)
+            .field("providers_dir", &self.providers_dir)
+            .field("provider_base_urls", &self.provider_base_urls)
+            .field("outbound", &self.outbound)
+            .field("rate_limits", &self.rate_limits)
+            .finish()
+    }
 }
 
 /// Something start-up wants the operator to know once (e.g. that a master key was created).
@@ -272,6 +294,19 @@ fn write_new_key_file(path: &Path, ring: &KeyRing) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_never_shows_the_database_password_or_the_master_key() {
+        let settings = Settings {
+            database_url: Some("postgres://latchkey:pg-s3cret@db.internal/latchkey".to_owned()),
+            master_key: Some(Secret::new("bWFzdGVyLWtleS1zM2NyZXQ=".to_owned())),
+            ..Settings::default()
+        };
+        let shown = format!("{settings:?}");
+        assert!(shown.contains("db.internal"), "{shown}");
+        assert!(!shown.contains("pg-s3cret"), "{shown}");
+        assert!(!shown.contains("bWFzdGVy"), "{shown}");
+    }
 
     #[test]
     fn env_overrides_map_to_ids() {

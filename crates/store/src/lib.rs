@@ -11,7 +11,7 @@ mod sqlite_api_credentials;
 mod sqlite_audit;
 mod url;
 
-pub use crate::url::PostgresUrl;
+pub use crate::url::{PostgresUrl, redact_database_url};
 pub use api_credentials::{ApiCredentialRepository, ApiCredentialRow};
 pub use audit::{AuditFilter, AuditRepository, AuditRow};
 pub use postgres::PostgresStore;

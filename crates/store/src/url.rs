@@ -50,6 +50,15 @@ impl PostgresUrl {
     }
 }
 
+/// Any database URL as it may be shown: the password (user info or `password` query parameter)
+/// replaced; a URL that does not parse is not repeated at all.
+pub fn redact_database_url(text: &str) -> String {
+    match ::url::Url::parse(text) {
+        Ok(url) => redact(url),
+        Err(_) => "[a database URL that does not parse]".to_owned(),
+    }
+}
+
 fn redact(mut url: ::url::Url) -> String {
     if url.password().is_some() {
         let _ = url.set_password(Some(REDACTED));
@@ -105,6 +114,19 @@ mod tests {
             }
             assert_eq!(url.expose(), text);
         }
+    }
+
+    #[test]
+    fn any_database_url_is_shown_without_its_password() {
+        assert_eq!(
+            redact_database_url("postgres://u:pw@h/db"),
+            "postgres://u:[redacted]@h/db"
+        );
+        assert_eq!(
+            redact_database_url("sqlite:///tmp/x.db"),
+            "sqlite:///tmp/x.db"
+        );
+        assert!(!redact_database_url("postgres://u:pw@[::1/db").contains("pw"));
     }
 
     #[test]
