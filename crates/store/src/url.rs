@@ -3,7 +3,7 @@
 
 use crate::{Result, StoreError};
 
-const REDACTED: &str = "[redacted]";
+const REDACTED: &str = "***";
 
 #[derive(Clone, PartialEq, Eq)]
 pub struct PostgresUrl {
@@ -120,7 +120,7 @@ mod tests {
     fn any_database_url_is_shown_without_its_password() {
         assert_eq!(
             redact_database_url("postgres://u:pw@h/db"),
-            "postgres://u:[redacted]@h/db"
+            "postgres://u:***@h/db"
         );
         assert_eq!(
             redact_database_url("sqlite:///tmp/x.db"),

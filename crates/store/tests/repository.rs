@@ -190,6 +190,79 @@ fn unknown_database_schemes_are_refused() {
     );
 }
 
+#[test]
+fn postgres_urls_choose_postgres_and_never_show_the_password() {
+    for url in [
+        "postgres://latchkey:pg-s3cret@db.internal:5432/latchkey",
+        "postgresql://latchkey:pg-s3cret@db.internal/latchkey?sslmode=disable",
+    ] {
+        let location = Location::resolve(Some(url), std::path::Path::new(".")).unwrap();
+        let Location::Postgres(pg) = &location else {
+            panic!("{location:?}")
+        };
+        assert_eq!(pg.expose(), url);
+        assert!(!location.is_new());
+        for shown in [format!("{location:?}"), location.describe()] {
+            assert!(shown.contains("db.internal"), "{shown}");
+            assert!(!shown.contains("pg-s3cret"), "{shown}");
+        }
+    }
+}
+
+/// A server that cannot be reached: opening fails with a message naming it, without the password.
+#[tokio::test]
+async fn an_unreachable_postgres_server_is_a_clean_open_error() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://latchkey:pg-s3cret@127.0.0.1:{port}/latchkey");
+    let location = Location::resolve(Some(&url), std::path::Path::new(".")).unwrap();
+    let err = match latchkey_store::open(&location).await {
+        Ok(_) => panic!("nothing listens on {port}"),
+        Err(e) => e,
+    };
+    let text = format!("{err} {err:?}");
+    assert!(matches!(err, StoreError::Open(_)), "{text}");
+    assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
+    assert!(!text.contains("pg-s3cret"), "{text}");
+}
+
+/// The database going away under an open store: every operation answers `Unavailable` (core
+/// maps it to 503), promptly and without a panic, and works again once it is back.
+#[tokio::test]
+async fn a_postgres_outage_is_unavailable_then_passes() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let gate = db.gate().await;
+    let url = db.database_url_through(&gate);
+    let location = Location::resolve(Some(&url), &db.data_dir()).unwrap();
+    let repo = latchkey_store::open(&location).await.unwrap();
+    repo.insert_workspace(&workspace("a")).await.unwrap();
+    gate.close();
+    let started = std::time::Instant::now();
+    assert!(matches!(
+        repo.get_credential("ws-a", "c1").await,
+        Err(StoreError::Unavailable(_))
+    ));
+    assert!(matches!(
+        repo.insert_credential(&row("ws-a", "c1", "Prod")).await,
+        Err(StoreError::Unavailable(_))
+    ));
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    gate.open();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while repo
+        .insert_credential(&row("ws-a", "c1", "Prod"))
+        .await
+        .is_err()
+    {
+        assert!(std::time::Instant::now() < deadline, "never recovered");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(repo.get_credential("ws-a", "c1").await.unwrap().is_some());
+}
+
 latchkey_testdb::backend_tests!(
     every_lookup_is_scoped_by_workspace,
     a_stale_revision_is_a_conflict,
