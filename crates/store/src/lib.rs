@@ -104,6 +104,21 @@ pub struct CredentialFilter {
     pub name_contains: Option<String>,
 }
 
+/// A change to a credential or an API credential that a cache could hold, made by any process
+/// sharing the database (this one included).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Credential {
+        id: String,
+    },
+    ApiCredential {
+        id: String,
+    },
+    /// Changes may have been missed (the listening connection was lost and is back): forget
+    /// everything cached.
+    Unknown,
+}
+
 /// Persistence for everything Latchkey keeps. Every credential query is scoped by workspace.
 /// One implementation per backend; core depends only on this trait.
 #[async_trait]
@@ -151,6 +166,13 @@ pub trait Repository: AuditRepository + ApiCredentialRepository + Send + Sync + 
     async fn count_credentials(&self) -> Result<u64>;
     /// How many envelopes each master key wraps.
     async fn envelope_key_counts(&self) -> Result<Vec<(String, u64)>>;
+
+    /// The changes committed to this database by any process, as they commit, for caches to
+    /// drop what they hold (PostgreSQL: `LISTEN/NOTIFY`). `None` when the backend has no such
+    /// feed: on SQLite, changes made by another process show when the short-lived caches expire.
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<Change>> {
+        None
+    }
 }
 
 /// Where the data lives: a SQLite file (from a data directory or a `sqlite://` URL), or a

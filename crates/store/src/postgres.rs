@@ -4,21 +4,35 @@
 
 use crate::PostgresUrl;
 use crate::shared::{credential, credential_columns, db_error, missed_write, workspace};
-use crate::{CredentialFilter, CredentialRow, Repository, Result, StoreError, WorkspaceRow};
+use crate::{
+    Change, CredentialFilter, CredentialRow, Repository, Result, StoreError, WorkspaceRow,
+};
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use sqlx::{Postgres, QueryBuilder, Row};
 use std::str::FromStr;
 use std::time::Duration;
+use tokio::sync::broadcast;
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// How long a request waits for a connection before the store answers `Unavailable`.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// The channel the migrations' triggers notify on (see `0002_change_notifications.sql`).
+const CHANGES_CHANNEL: &str = "latchkey_changes";
+
 pub struct PostgresStore {
     pool: PgPool,
     url: PostgresUrl,
+    changes: broadcast::Sender<Change>,
+    listener: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
 }
 
 impl PostgresStore {
@@ -52,9 +66,19 @@ impl PostgresStore {
                 scrub(&e.to_string(), url)
             ))
         })?;
+        let listener = listen(&pool).await.map_err(|e| {
+            StoreError::Open(format!(
+                "cannot listen for changes on the PostgreSQL database {where_}: {}",
+                scrub(&e.to_string(), url)
+            ))
+        })?;
+        let (changes, _) = broadcast::channel(1024);
+        let listener = tokio::spawn(follow_changes(pool.clone(), listener, changes.clone()));
         Ok(PostgresStore {
             pool,
             url: url.clone(),
+            changes,
+            listener,
         })
     }
 
@@ -64,6 +88,49 @@ impl PostgresStore {
 
     pub fn url(&self) -> &PostgresUrl {
         &self.url
+    }
+}
+
+async fn listen(pool: &PgPool) -> std::result::Result<PgListener, sqlx::Error> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(CHANGES_CHANNEL).await?;
+    Ok(listener)
+}
+
+/// Pass every notification on. When the listening connection is lost, listen again (every
+/// quarter of a second until the database is back), then say `Unknown`: whatever changed in
+/// between was not heard.
+async fn follow_changes(
+    pool: PgPool,
+    mut listener: PgListener,
+    changes: broadcast::Sender<Change>,
+) {
+    loop {
+        match listener.try_recv().await {
+            Ok(Some(notification)) => {
+                if let Some(change) = parse_change(notification.payload()) {
+                    let _ = changes.send(change);
+                }
+            }
+            Ok(None) | Err(_) => {
+                let _ = changes.send(Change::Unknown);
+                listener = loop {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    if let Ok(listener) = listen(&pool).await {
+                        break listener;
+                    }
+                };
+                let _ = changes.send(Change::Unknown);
+            }
+        }
+    }
+}
+
+fn parse_change(payload: &str) -> Option<Change> {
+    match payload.split_once(':')? {
+        ("credential", id) => Some(Change::Credential { id: id.to_owned() }),
+        ("api_credential", id) => Some(Change::ApiCredential { id: id.to_owned() }),
+        _ => None,
     }
 }
 
@@ -82,6 +149,10 @@ fn scrub(text: &str, url: &PostgresUrl) -> String {
 impl Repository for PostgresStore {
     fn backend(&self) -> &'static str {
         "postgres"
+    }
+
+    fn changes(&self) -> Option<broadcast::Receiver<Change>> {
+        Some(self.changes.subscribe())
     }
 
     async fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>> {

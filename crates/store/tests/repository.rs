@@ -268,3 +268,52 @@ latchkey_testdb::backend_tests!(
     a_stale_revision_is_a_conflict,
     lists_page_by_id_and_filter,
 );
+
+/// Two stores on one PostgreSQL database (as two instances would be): a committed change through
+/// one reaches the other's change feed at once; recording a use (last_used_at) says nothing.
+#[tokio::test]
+async fn postgres_changes_reach_every_store_on_the_database() {
+    use latchkey_store::Change;
+    use std::time::Duration;
+    let db = TestDb::new(Backend::Postgres).await;
+    let location = Location::resolve(db.database_url().as_deref(), &db.data_dir()).unwrap();
+    let a = latchkey_store::open(&location).await.unwrap();
+    let b = latchkey_store::open(&location).await.unwrap();
+    let mut feed = b.changes().expect("PostgreSQL has a change feed");
+    let next = async |feed: &mut tokio::sync::broadcast::Receiver<Change>| {
+        tokio::time::timeout(Duration::from_secs(1), feed.recv())
+            .await
+            .expect("a change within a second")
+            .unwrap()
+    };
+    a.insert_workspace(&workspace("a")).await.unwrap();
+    a.insert_credential(&row("ws-a", "c1", "Prod"))
+        .await
+        .unwrap();
+    a.touch_credential("ws-a", "c1", 5).await.unwrap();
+    let mut next_row = row("ws-a", "c1", "Prod");
+    next_row.revision = 2;
+    next_row.enabled = false;
+    a.update_credential(&next_row, 1).await.unwrap();
+    assert_eq!(
+        next(&mut feed).await,
+        Change::Credential { id: "c1".into() }
+    );
+    a.delete_credential("ws-a", "c1", None).await.unwrap();
+    assert_eq!(
+        next(&mut feed).await,
+        Change::Credential { id: "c1".into() }
+    );
+    assert!(feed.try_recv().is_err(), "nothing else was said");
+
+    // SQLite has no feed.
+    let sqlite = TestDb::new(Backend::Sqlite).await;
+    let location = Location::resolve(None, &sqlite.data_dir()).unwrap();
+    assert!(
+        latchkey_store::open(&location)
+            .await
+            .unwrap()
+            .changes()
+            .is_none()
+    );
+}
