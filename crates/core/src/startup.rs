@@ -109,8 +109,24 @@ impl Latchkey {
             }
         };
 
-        match canary {
-            Some(canary) => ring.check(&canary).map_err(|e| match e {
+        // A new database takes this key's check, unless another process starting at the same
+        // moment (an instance sharing a PostgreSQL database) stored its own first: then this key
+        // must match that one.
+        let canary = match canary {
+            Some(canary) => Some(canary),
+            None => {
+                let check = ring
+                    .make_key_check()
+                    .map_err(|e| CoreError::Internal(e.to_string()))?;
+                if repo.insert_meta(KEY_CHECK, &check).await? {
+                    None
+                } else {
+                    repo.get_meta(KEY_CHECK).await?
+                }
+            }
+        };
+        if let Some(canary) = canary {
+            ring.check(&canary).map_err(|e| match e {
                 latchkey_vault::VaultError::WrongMasterKey { .. } => {
                     CoreError::MasterKeyWrong(format!("{e} ({})", location.describe()))
                 }
@@ -118,13 +134,7 @@ impl Latchkey {
                     "the key check stored in {} did not open: {other}",
                     location.describe()
                 )),
-            })?,
-            None => {
-                let check = ring
-                    .make_key_check()
-                    .map_err(|e| CoreError::Internal(e.to_string()))?;
-                repo.set_meta(KEY_CHECK, &check).await?;
-            }
+            })?;
         }
         // Every envelope's key must be in the ring (an older key may still be needed).
         for (key_id, count) in repo.envelope_key_counts().await? {

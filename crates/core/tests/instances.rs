@@ -123,3 +123,34 @@ async fn a_change_through_one_instance_reaches_the_others_caches() {
     })
     .await;
 }
+
+/// Instances started at the same moment on a new database with different master keys: the key
+/// check of the first to store one holds, every other instance refuses to start (wrong key),
+/// never two instances serving with two keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_starting_together_agree_on_one_master_key() {
+    use base64::Engine as _;
+    let db = TestDb::new(Backend::Postgres).await;
+    let starts = (0..4u8).map(|i| {
+        let settings = Settings {
+            data_dir: db.data_dir(),
+            database_url: db.database_url(),
+            master_key: Some(Secret::new(
+                base64::engine::general_purpose::STANDARD.encode([i + 1; 32]),
+            )),
+            ..Default::default()
+        };
+        tokio::spawn(async move { Latchkey::start(&settings).await.map(|_| ()) })
+    });
+    let mut started = 0;
+    for start in starts {
+        match start.await.unwrap() {
+            Ok(()) => started += 1,
+            Err(e) => assert!(
+                matches!(e, latchkey_core::CoreError::MasterKeyWrong(_)),
+                "{e}"
+            ),
+        }
+    }
+    assert_eq!(started, 1, "exactly one master key serves the database");
+}

@@ -128,6 +128,9 @@ pub trait Repository: AuditRepository + ApiCredentialRepository + Send + Sync + 
 
     async fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>>;
     async fn set_meta(&self, key: &str, value: &[u8]) -> Result<()>;
+    /// Store `value` under `key` unless the key already has a value (then `false`, nothing
+    /// written): two processes starting at once on a new database agree on one value.
+    async fn insert_meta(&self, key: &str, value: &[u8]) -> Result<bool>;
 
     async fn insert_workspace(&self, row: &WorkspaceRow) -> Result<()>;
     async fn workspace_by_slug(&self, slug: &str) -> Result<Option<WorkspaceRow>>;

@@ -173,6 +173,18 @@ impl Repository for PostgresStore {
         Ok(())
     }
 
+    async fn insert_meta(&self, key: &str, value: &[u8]) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn insert_workspace(&self, row: &WorkspaceRow) -> Result<()> {
         sqlx::query("INSERT INTO workspaces (id, slug, created_at) VALUES ($1, $2, $3)")
             .bind(&row.id)
