@@ -20,7 +20,8 @@ pub struct GlobalArgs {
     /// Where the embedded database (and a generated master.key) live [default: ./latchkey-data].
     #[arg(long, env = "LATCHKEY_DATA_DIR", global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// A database URL instead of the data directory (sqlite:///path/to/latchkey.db).
+    /// A database URL instead of the data directory: postgres://user:password@host/database
+    /// (several instances can share one), or sqlite:///path/to/latchkey.db.
     #[arg(
         long,
         env = "LATCHKEY_DATABASE_URL",
@@ -28,7 +29,7 @@ pub struct GlobalArgs {
         hide_env_values = true,
         value_name = "URL"
     )]
-    pub database_url: Option<String>,
+    pub database_url: Option<DatabaseUrl>,
     /// The master key file (one base64 key per line, the first is the primary). The key itself
     /// may instead be given in LATCHKEY_MASTER_KEY.
     #[arg(
@@ -92,12 +93,30 @@ pub struct GlobalArgs {
     pub proxy_idle_timeout: Option<humantime::Duration>,
 }
 
+/// A database URL as given (flag, variable or file); `Debug` shows it without its password.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct DatabaseUrl(String);
+
+impl std::str::FromStr for DatabaseUrl {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(DatabaseUrl(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&latchkey_store::redact_database_url(&self.0))
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     listen: Option<std::net::SocketAddr>,
     data_dir: Option<PathBuf>,
-    database_url: Option<String>,
+    database_url: Option<DatabaseUrl>,
     master_key_file: Option<PathBuf>,
     providers_dir: Option<PathBuf>,
     outbound_timeout: Option<String>,
@@ -232,7 +251,11 @@ pub fn settings(args: &GlobalArgs) -> Result<Settings> {
             .clone()
             .or(file.data_dir)
             .unwrap_or_else(|| PathBuf::from("latchkey-data")),
-        database_url: args.database_url.clone().or(file.database_url),
+        database_url: args
+            .database_url
+            .clone()
+            .or(file.database_url)
+            .map(|url| url.0),
         master_key,
         master_key_file: args.master_key_file.clone().or(file.master_key_file),
         providers_dir: args.providers_dir.clone().or(file.providers_dir),

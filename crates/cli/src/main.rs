@@ -608,4 +608,19 @@ mod tests {
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
     }
+
+    #[test]
+    fn debug_of_the_parsed_command_line_never_shows_the_database_password() {
+        let cli = Cli::try_parse_from([
+            "latchkey",
+            "--database-url",
+            "postgres://latchkey:pg-s3cret@db.internal/latchkey",
+            "credentials",
+            "list",
+        ])
+        .unwrap();
+        let shown = format!("{cli:?}");
+        assert!(shown.contains("db.internal"), "{shown}");
+        assert!(!shown.contains("pg-s3cret"), "{shown}");
+    }
 }

@@ -1,4 +1,4 @@
-//! Issued API credentials through the real binary and a real SQLite file: the token is printed
+//! Issued API credentials through the real binary and a real database of each backend: the token is printed
 //! exactly once (by add or regenerate), never by list, show or audit, and no form of it lands in
 //! the data directory.
 
@@ -6,6 +6,7 @@ mod common;
 
 use common::Env;
 use latchkey_core::{AuthFailure, Latchkey, Settings};
+use latchkey_testdb::Backend;
 
 /// The tokens an output shows.
 fn tokens_in(text: &str) -> Vec<String> {
@@ -24,14 +25,14 @@ fn one_token(text: &str) -> String {
 async fn latchkey(env: &Env) -> Latchkey {
     let settings = Settings {
         data_dir: env.data_dir(),
+        database_url: env.db.database_url(),
         ..Default::default()
     };
     Latchkey::start(&settings).await.unwrap().0
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_lifecycle_through_the_binary() {
-    let env = Env::new().await;
+async fn the_lifecycle_through_the_binary(backend: Backend) {
+    let env = Env::on(backend).await;
 
     // Add: the token is printed once, with its workspace and the warning.
     let add = env.run(&["api-credentials", "add", "Pipeline"], "");
@@ -260,12 +261,11 @@ async fn the_lifecycle_through_the_binary() {
     for token in &issued {
         env.secret(token);
     }
-    env.assert_no_secret_in_data_dir();
+    env.assert_no_secret_stored().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn refusals_have_the_right_exit_codes() {
-    let env = Env::new().await;
+async fn refusals_have_the_right_exit_codes(backend: Backend) {
+    let env = Env::on(backend).await;
     env.run(&["api-credentials", "add", "Pipeline"], "").ok();
     // A duplicate name (any case): refused, exit 1.
     env.run(&["api-credentials", "add", "PIPELINE"], "")
@@ -297,3 +297,9 @@ async fn refusals_have_the_right_exit_codes() {
     let printed: usize = env.outputs().iter().map(|o| tokens_in(o).len()).sum();
     assert_eq!(printed, 1);
 }
+
+latchkey_testdb::backend_tests!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    the_lifecycle_through_the_binary,
+    refusals_have_the_right_exit_codes,
+);

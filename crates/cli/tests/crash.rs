@@ -4,6 +4,7 @@
 mod common;
 
 use common::Env;
+use latchkey_testdb::Backend;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
@@ -50,9 +51,8 @@ fn serve(env: &Env) -> (Child, String, Option<String>) {
     (child, url, token)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_create_answered_201_survives_a_sigkill_mid_burst() {
-    let env = Env::new().await;
+async fn every_create_answered_201_survives_a_sigkill_mid_burst(backend: Backend) {
+    let env = Env::on(backend).await;
     let (mut server, url, token) = serve(&env);
     let token = token.expect("a new database gets an admin token");
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
@@ -123,3 +123,8 @@ async fn every_create_answered_201_survives_a_sigkill_mid_burst() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+latchkey_testdb::backend_tests!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    every_create_answered_201_survives_a_sigkill_mid_burst,
+);

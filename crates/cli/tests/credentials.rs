@@ -1,13 +1,13 @@
 //! The credential lifecycle through the real binary, against the real sandbox providers and a
-//! real SQLite file.
+//! real database of each backend.
 
 mod common;
 
 use common::Env;
+use latchkey_testdb::Backend;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_credential_per_provider_is_verified_and_stored() {
-    let env = Env::new().await;
+async fn one_credential_per_provider_is_verified_and_stored(backend: Backend) {
+    let env = Env::on(backend).await;
     for (provider, name) in [
         ("chorus", "Chorus – sales"),
         ("aircall", "Aircall – production"),
@@ -84,12 +84,11 @@ async fn one_credential_per_provider_is_verified_and_stored() {
     );
 
     env.assert_no_secret_in_output();
-    env.assert_no_secret_in_data_dir();
+    env.assert_no_secret_stored().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_provider_rejection_saves_nothing_and_says_what_to_check() {
-    let env = Env::new().await;
+async fn each_provider_rejection_saves_nothing_and_says_what_to_check(backend: Backend) {
+    let env = Env::on(backend).await;
     let wrong = env.secret("lk-wrong-secret-0123456789abcdef");
     let cases: Vec<(&str, Vec<String>, String, &str)> = vec![
         (
@@ -144,9 +143,8 @@ async fn each_provider_rejection_saves_nothing_and_says_what_to_check() {
     env.assert_no_secret_in_output();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn provider_down_or_slow_saves_nothing_unless_told_not_to_verify() {
-    let env = Env::new().await;
+async fn provider_down_or_slow_saves_nothing_unless_told_not_to_verify(backend: Backend) {
+    let env = Env::on(backend).await;
     // Down: nothing listens on the overridden address.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closed.local_addr().unwrap().port();
@@ -212,9 +210,8 @@ async fn provider_down_or_slow_saves_nothing_unless_told_not_to_verify() {
     env.assert_no_secret_in_output();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_credential_lives_its_whole_life() {
-    let env = Env::new().await;
+async fn a_credential_lives_its_whole_life(backend: Backend) {
+    let env = Env::on(backend).await;
     env.add_demo("aircall", "Aircall – production").ok();
     env.run(
         &[
@@ -293,12 +290,11 @@ async fn a_credential_lives_its_whole_life() {
         .code(1)
         .says("no credential");
     env.assert_no_secret_in_output();
-    env.assert_no_secret_in_data_dir();
+    env.assert_no_secret_stored().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn verification_of_a_stored_credential_records_a_rejection() {
-    let env = Env::new().await;
+async fn verification_of_a_stored_credential_records_a_rejection(backend: Backend) {
+    let env = Env::on(backend).await;
     // Saved without verifying, with a token the provider does not accept.
     let wrong = env.secret("lk-stale-token-abcdefabcdef0000");
     env.run(
@@ -342,9 +338,8 @@ async fn verification_of_a_stored_credential_records_a_rejection() {
     env.assert_no_secret_in_output();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_input_gets_a_clear_message_and_changes_nothing() {
-    let env = Env::new().await;
+async fn bad_input_gets_a_clear_message_and_changes_nothing(backend: Backend) {
+    let env = Env::on(backend).await;
     env.add_demo("aircall", "Existing").ok();
     let id = format!("api_id={}", env.demo().aircall_api_id);
     let token = format!("api_token={}\n", env.demo().aircall_api_token);
@@ -462,5 +457,15 @@ async fn bad_input_gets_a_clear_message_and_changes_nothing() {
     assert_eq!(items.len(), 1, "only the first credential exists");
     assert_eq!(items[0]["revision"], 1, "and it is unchanged");
     env.assert_no_secret_in_output();
-    env.assert_no_secret_in_data_dir();
+    env.assert_no_secret_stored().await;
 }
+
+latchkey_testdb::backend_tests!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    one_credential_per_provider_is_verified_and_stored,
+    each_provider_rejection_saves_nothing_and_says_what_to_check,
+    provider_down_or_slow_saves_nothing_unless_told_not_to_verify,
+    a_credential_lives_its_whole_life,
+    verification_of_a_stored_credential_records_a_rejection,
+    bad_input_gets_a_clear_message_and_changes_nothing,
+);

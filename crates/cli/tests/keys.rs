@@ -7,7 +7,7 @@ mod common;
 
 use common::Env;
 use latchkey_core::{Actor, Latchkey, NewCredential, Settings, VerifyMode};
-use latchkey_store::Repository;
+use latchkey_testdb::Backend;
 use latchkey_vault::{Binding, KeyRing, Secret};
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
@@ -17,6 +17,7 @@ use std::process::Stdio;
 async fn seed(env: &Env, n: usize) {
     let settings = Settings {
         data_dir: env.data_dir(),
+        database_url: env.database_url(),
         ..Settings::default()
     };
     let (lk, _) = Latchkey::start(&settings).await.unwrap();
@@ -44,9 +45,9 @@ async fn seed(env: &Env, n: usize) {
 async fn open_all(env: &Env) -> (usize, std::collections::BTreeMap<String, u64>) {
     let ring =
         KeyRing::from_key_file(&std::fs::read(env.data_dir().join("master.key")).unwrap()).unwrap();
-    let store = latchkey_store::SqliteStore::open(&env.data_dir().join("latchkey.db"))
-        .await
-        .unwrap();
+    let location =
+        latchkey_store::Location::resolve(env.database_url().as_deref(), &env.data_dir()).unwrap();
+    let store = latchkey_store::open(&location).await.unwrap();
     let mut opened = 0;
     let mut after: Option<String> = None;
     // Every envelope is "not under" a key id that does not exist.
@@ -91,9 +92,8 @@ fn primary(keys: &[serde_json::Value]) -> String {
         .to_owned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rotate_then_retire_the_older_key_and_every_credential_still_works() {
-    let env = Env::new().await;
+async fn rotate_then_retire_the_older_key_and_every_credential_still_works(backend: Backend) {
+    let env = Env::on(backend).await;
     for (provider, name) in [
         ("chorus", "Chorus"),
         ("aircall", "Aircall"),
@@ -109,7 +109,7 @@ async fn rotate_then_retire_the_older_key_and_every_credential_still_works() {
 
     // The new key from a file of the operator's.
     let new_key = KeyRing::new(latchkey_vault::MasterKey::generate());
-    let new_key_file = env.dir.path().join("new.key");
+    let new_key_file = env.dir().join("new.key");
     std::fs::write(&new_key_file, new_key.to_key_file().expose()).unwrap();
     let new = new_key.primary_id().as_str().to_owned();
     // Retiring the only (primary) key is refused.
@@ -176,9 +176,8 @@ async fn rotate_then_retire_the_older_key_and_every_credential_still_works() {
     env.assert_no_secret_in_output();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_older_key_that_still_wraps_envelopes_is_not_retired() {
-    let env = Env::new().await;
+async fn an_older_key_that_still_wraps_envelopes_is_not_retired(backend: Backend) {
+    let env = Env::on(backend).await;
     seed(&env, 4).await;
     let old = primary(&status(&env));
     // Add a new primary key to the key file by hand, as an operator preparing a rotation would:
@@ -203,9 +202,8 @@ async fn an_older_key_that_still_wraps_envelopes_is_not_retired() {
     assert_eq!(open_all(&env).await.0, 4);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_key_from_the_environment_is_not_rotated() {
-    let env = Env::new().await;
+async fn a_key_from_the_environment_is_not_rotated(backend: Backend) {
+    let env = Env::on(backend).await;
     let key = KeyRing::new(latchkey_vault::MasterKey::generate());
     let text = key.to_key_file();
     let line = text
@@ -222,9 +220,8 @@ async fn a_key_from_the_environment_is_not_rotated() {
     env.assert_no_secret_in_output();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rotation_killed_midway_completes_when_run_again() {
-    let env = Env::new().await;
+async fn a_rotation_killed_midway_completes_when_run_again(backend: Backend) {
+    let env = Env::on(backend).await;
     seed(&env, 2_000).await;
     let old = primary(&status(&env));
     let mut child = env
@@ -278,6 +275,7 @@ async fn a_rotation_killed_midway_completes_when_run_again() {
 async fn seed_in_store(env: &Env, n: usize) {
     let settings = Settings {
         data_dir: env.data_dir(),
+        database_url: env.database_url(),
         ..Settings::default()
     };
     let (lk, _) = Latchkey::start(&settings).await.unwrap();
@@ -329,10 +327,9 @@ async fn seed_in_store(env: &Env, n: usize) {
 
 /// Proxy and verification requests to a running server all succeed while `keys rotate`
 /// re-wraps 100,000 envelopes beside it; afterwards the server seals with the new key.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_keeps_serving_through_a_rotation_of_100000_credentials() {
+async fn a_server_keeps_serving_through_a_rotation_of_100000_credentials(backend: Backend) {
     const N: usize = 100_000;
-    let env = Env::new().await;
+    let env = Env::on(backend).await;
     let seeding = std::time::Instant::now();
     seed_in_store(&env, N).await;
     eprintln!("seeded {N} credentials in {:.1?}", seeding.elapsed());
@@ -435,9 +432,8 @@ async fn a_server_keeps_serving_through_a_rotation_of_100000_credentials() {
 
 /// Servers on several machines: the new key goes into every key file as an older key first; the
 /// rotation then promotes it to primary.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_key_already_in_the_ring_as_an_older_key_is_promoted() {
-    let env = Env::new().await;
+async fn a_key_already_in_the_ring_as_an_older_key_is_promoted(backend: Backend) {
+    let env = Env::on(backend).await;
     seed(&env, 3).await;
     let old = primary(&status(&env));
     let new_key = KeyRing::new(latchkey_vault::MasterKey::generate());
@@ -455,7 +451,7 @@ async fn a_key_already_in_the_ring_as_an_older_key_is_promoted() {
     std::fs::write(&path, &text).unwrap();
     let keys = status(&env);
     assert_eq!((keys.len(), primary(&keys)), (2, old.clone()));
-    let new_file = env.dir.path().join("new.key");
+    let new_file = env.dir().join("new.key");
     std::fs::write(&new_file, format!("{new_line}\n")).unwrap();
     env.run(
         &[
@@ -472,3 +468,13 @@ async fn a_key_already_in_the_ring_as_an_older_key_is_promoted() {
     assert_eq!((keys.len(), primary(&keys)), (2, new_id));
     assert_eq!(open_all(&env).await.0, 3);
 }
+
+latchkey_testdb::backend_tests!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    rotate_then_retire_the_older_key_and_every_credential_still_works,
+    an_older_key_that_still_wraps_envelopes_is_not_retired,
+    a_key_from_the_environment_is_not_rotated,
+    a_rotation_killed_midway_completes_when_run_again,
+    a_server_keeps_serving_through_a_rotation_of_100000_credentials,
+    a_key_already_in_the_ring_as_an_older_key_is_promoted,
+);

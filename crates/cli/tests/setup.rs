@@ -32,7 +32,7 @@ async fn a_missing_or_wrong_master_key_is_refused_saying_which() {
     let env = Env::new().await;
     env.add_demo("aircall", "Aircall").ok();
     let key_file = env.data_dir().join("master.key");
-    let saved = env.dir.path().join("saved.key");
+    let saved = env.dir().join("saved.key");
     std::fs::rename(&key_file, &saved).unwrap();
 
     env.run(&["credentials", "list"], "")
@@ -50,7 +50,7 @@ async fn a_missing_or_wrong_master_key_is_refused_saying_which() {
     cmd.env("LATCHKEY_MASTER_KEY", &other);
     env.run_command(cmd, "").code(1).says("wrong master key");
 
-    let wrong_file = env.dir.path().join("wrong.key");
+    let wrong_file = env.dir().join("wrong.key");
     std::fs::write(&wrong_file, format!("{other}\n")).unwrap();
     env.run(
         &[
@@ -64,7 +64,7 @@ async fn a_missing_or_wrong_master_key_is_refused_saying_which() {
     .code(1)
     .says("wrong master key");
 
-    let bad_file = env.dir.path().join("bad.key");
+    let bad_file = env.dir().join("bad.key");
     std::fs::write(&bad_file, "not base64 at all\n").unwrap();
     env.run(
         &[
@@ -129,7 +129,7 @@ async fn the_catalog_is_printed_and_extended_from_a_directory() {
         .code(2)
         .says("unknown provider `nope`");
 
-    let dir = env.dir.path().join("providers");
+    let dir = env.dir().join("providers");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(
         dir.join("acme.toml"),
@@ -168,7 +168,7 @@ async fn configuration_is_checked() {
         .ok()
         .says("warning: LATCHKEY_DATA_DIRR is not a Latchkey setting");
 
-    let config = env.dir.path().join("latchkey.toml");
+    let config = env.dir().join("latchkey.toml");
     std::fs::write(
         &config,
         "outbound_timeout = \"2s\"\n[providers.aircall]\nbase_url = \"ftp://x\"\n",
@@ -217,7 +217,7 @@ async fn configuration_is_checked() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_address_guard_refuses_private_targets_the_operator_did_not_configure() {
     let env = Env::new().await;
-    let dir = env.dir.path().join("providers");
+    let dir = env.dir().join("providers");
     std::fs::create_dir_all(&dir).unwrap();
     for (id, host) in [
         ("loop", "127.0.0.1"),

@@ -5,17 +5,28 @@
 mod common;
 
 use common::Env;
+use latchkey_testdb::{Backend, TestDb};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_store_copies_into_an_empty_database_and_works_there() {
+/// From the data directory's SQLite file into an empty database of `target` (PostgreSQL: the move
+/// this command is for).
+async fn a_store_copies_into_an_empty_database_and_works_there(target: Backend) {
     let env = Env::new().await;
     env.add_demo("chorus", "Chorus").ok();
     env.add_demo("aircall", "Aircall").ok();
     env.run(&["workspaces", "add", "team-b"], "").ok();
     env.run(&["-w", "team-b", "api-credentials", "add", "etl"], "")
         .ok();
-    let target = env.dir.path().join("copy.db");
-    let url = format!("sqlite://{}", target.display());
+    let target_db = TestDb::new(target).await;
+    let url = match target_db.database_url() {
+        Some(url) => url,
+        None => format!("sqlite://{}", target_db.dir().join("copy.db").display()),
+    };
+    if let Some(password) = url::Url::parse(&url)
+        .ok()
+        .and_then(|u| u.password().map(str::to_owned))
+    {
+        env.secret(&password);
+    }
     let data = env.data_dir();
     env.run(
         &[
@@ -91,3 +102,8 @@ async fn a_store_copies_into_an_empty_database_and_works_there() {
     .says("no such data directory");
     env.assert_no_secret_in_output();
 }
+
+latchkey_testdb::backend_tests!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_store_copies_into_an_empty_database_and_works_there,
+);

@@ -217,6 +217,13 @@ impl AuthState {
             .retain(|_, e| e.principal.api_credential_id != api_credential_id);
     }
 
+    /// Drop every cached success (changes may have been missed).
+    pub(crate) fn forget_all(&self) {
+        let mut inner = self.lock();
+        inner.epoch += 1;
+        inner.verified.clear();
+    }
+
     /// Whether this use should be written as `last_used_at` (then it counts as written).
     fn should_touch(&self, api_credential_id: &str) -> bool {
         let mut inner = self.lock();

@@ -74,7 +74,7 @@ impl Latchkey {
         key_file: Option<std::path::PathBuf>,
         outbound: Outbound,
     ) -> Latchkey {
-        Latchkey {
+        let latchkey = Latchkey {
             repo,
             catalog,
             keys: Arc::new(keys::KeyState::new(ring, key_file)),
@@ -84,7 +84,43 @@ impl Latchkey {
             rate_limits: Arc::default(),
             workspaces: Arc::default(),
             reads: Arc::default(),
-        }
+        };
+        latchkey.follow_changes();
+        latchkey
+    }
+
+    /// When the store has a change feed (PostgreSQL, shared by several instances), drop what the
+    /// caches hold as soon as any process changes it: a credential change empties the read
+    /// cache, an API credential change forgets that credential's verified tokens, and a gap in
+    /// the feed forgets everything. The task ends with the store.
+    fn follow_changes(&self) {
+        use latchkey_store::Change;
+        use tokio::sync::broadcast::error::RecvError;
+        let Some(mut changes) = self.repo.changes() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let reads = Arc::downgrade(&self.reads);
+        let auth = Arc::downgrade(&self.api_auth);
+        runtime.spawn(async move {
+            loop {
+                let change = changes.recv().await;
+                let (Some(reads), Some(auth)) = (reads.upgrade(), auth.upgrade()) else {
+                    return;
+                };
+                match change {
+                    Ok(Change::Credential { .. }) => reads.clear(),
+                    Ok(Change::ApiCredential { id }) => auth.forget(&id),
+                    Ok(Change::Unknown) | Err(RecvError::Lagged(_)) => {
+                        reads.clear();
+                        auth.forget_all();
+                    }
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        });
     }
 
     /// Use the operator's request limits instead of the catalog's, by provider id.

@@ -17,7 +17,8 @@ pub const MASTER_KEY_FILE: &str = "master.key";
 pub const KEY_CHECK: &str = "key_check";
 
 /// Everything start-up needs, already layered (defaults, file, environment, flags) by the caller.
-#[derive(Debug, Clone, Default)]
+/// `Debug` shows the database URL without its password (and the master key as `[redacted]`).
+#[derive(Clone, Default)]
 pub struct Settings {
     pub data_dir: PathBuf,
     pub database_url: Option<String>,
@@ -30,6 +31,27 @@ pub struct Settings {
     pub outbound: OutboundConfig,
     /// Request limits per provider id, for providers whose limit is configurable.
     pub rate_limits: BTreeMap<String, u32>,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("data_dir", &self.data_dir)
+            .field(
+                "database_url",
+                &self
+                    .database_url
+                    .as_deref()
+                    .map(latchkey_store::redact_database_url),
+            )
+            .field("master_key", &self.master_key)
+            .field("master_key_file", &self.master_key_file)
+            .field("providers_dir", &self.providers_dir)
+            .field("provider_base_urls", &self.provider_base_urls)
+            .field("outbound", &self.outbound)
+            .field("rate_limits", &self.rate_limits)
+            .finish()
+    }
 }
 
 /// Something start-up wants the operator to know once (e.g. that a master key was created).
@@ -57,6 +79,8 @@ impl Latchkey {
                 .parent()
                 .unwrap_or(Path::new("."))
                 .join(MASTER_KEY_FILE),
+            // A server database has no directory of its own: the key file is in the data directory.
+            Location::Postgres(_) => settings.data_dir.join(MASTER_KEY_FILE),
         };
 
         let (ring, key_file) = match find_key_ring(settings, &default_key_file)? {
@@ -85,8 +109,24 @@ impl Latchkey {
             }
         };
 
-        match canary {
-            Some(canary) => ring.check(&canary).map_err(|e| match e {
+        // A new database takes this key's check, unless another process starting at the same
+        // moment (an instance sharing a PostgreSQL database) stored its own first: then this key
+        // must match that one.
+        let canary = match canary {
+            Some(canary) => Some(canary),
+            None => {
+                let check = ring
+                    .make_key_check()
+                    .map_err(|e| CoreError::Internal(e.to_string()))?;
+                if repo.insert_meta(KEY_CHECK, &check).await? {
+                    None
+                } else {
+                    repo.get_meta(KEY_CHECK).await?
+                }
+            }
+        };
+        if let Some(canary) = canary {
+            ring.check(&canary).map_err(|e| match e {
                 latchkey_vault::VaultError::WrongMasterKey { .. } => {
                     CoreError::MasterKeyWrong(format!("{e} ({})", location.describe()))
                 }
@@ -94,13 +134,7 @@ impl Latchkey {
                     "the key check stored in {} did not open: {other}",
                     location.describe()
                 )),
-            })?,
-            None => {
-                let check = ring
-                    .make_key_check()
-                    .map_err(|e| CoreError::Internal(e.to_string()))?;
-                repo.set_meta(KEY_CHECK, &check).await?;
-            }
+            })?;
         }
         // Every envelope's key must be in the ring (an older key may still be needed).
         for (key_id, count) in repo.envelope_key_counts().await? {
@@ -263,6 +297,19 @@ fn write_new_key_file(path: &Path, ring: &KeyRing) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_never_shows_the_database_password_or_the_master_key() {
+        let settings = Settings {
+            database_url: Some("postgres://latchkey:pg-s3cret@db.internal/latchkey".to_owned()),
+            master_key: Some(Secret::new("bWFzdGVyLWtleS1zM2NyZXQ=".to_owned())),
+            ..Settings::default()
+        };
+        let shown = format!("{settings:?}");
+        assert!(shown.contains("db.internal"), "{shown}");
+        assert!(!shown.contains("pg-s3cret"), "{shown}");
+        assert!(!shown.contains("bWFzdGVy"), "{shown}");
+    }
 
     #[test]
     fn env_overrides_map_to_ids() {

@@ -1,4 +1,4 @@
-//! Issued API credentials through `Latchkey`, on a real SQLite file: the whole lifecycle as
+//! Issued API credentials through `Latchkey`, on each backend (a real SQLite file, a real PostgreSQL database): the whole lifecycle as
 //! `authenticate` sees it (SECURITY-TESTS 11–17 and 21), and that only a hash is stored (12).
 
 use base64::Engine as _;
@@ -6,20 +6,21 @@ use latchkey_core::{
     Actor, ApiCredential, AuditQuery, AuthFailure, CoreError, ErrorKind, Latchkey,
     MAX_API_CREDENTIALS, MAX_GRACE_SECONDS, Role, Settings,
 };
+use latchkey_testdb::{Backend, TestDb};
 use latchkey_vault::Secret;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const WS: &str = "default";
 
-async fn start() -> (tempfile::TempDir, Latchkey) {
-    let dir = tempfile::tempdir().unwrap();
+async fn start(backend: Backend) -> (TestDb, Latchkey) {
+    let db = TestDb::new(backend).await;
     let settings = Settings {
-        data_dir: dir.path().join("data"),
+        data_dir: db.data_dir(),
+        database_url: db.database_url(),
         ..Default::default()
     };
     let (lk, _) = Latchkey::start(&settings).await.unwrap();
-    (dir, lk)
+    (db, lk)
 }
 
 fn op() -> Actor {
@@ -32,9 +33,8 @@ async fn add(lk: &Latchkey, name: &str, role: Role) -> (ApiCredential, Secret) {
         .unwrap()
 }
 
-#[tokio::test]
-async fn the_whole_lifecycle_through_authenticate() {
-    let (_dir, lk) = start().await;
+async fn the_whole_lifecycle_through_authenticate(backend: Backend) {
+    let (_dir, lk) = start(backend).await;
     let (created, token) = add(&lk, "Pipeline", Role::Member).await;
     let t = token.expose().to_owned();
     assert!(t.starts_with("lkt_"));
@@ -156,9 +156,8 @@ async fn the_whole_lifecycle_through_authenticate() {
     }
 }
 
-#[tokio::test]
-async fn a_cached_success_never_outlives_a_change() {
-    let (_dir, lk) = start().await;
+async fn a_cached_success_never_outlives_a_change(backend: Backend) {
+    let (_dir, lk) = start(backend).await;
     let (c, token) = add(&lk, "Cached", Role::Member).await;
     for _ in 0..3 {
         lk.authenticate(None, token.expose()).await.unwrap();
@@ -183,9 +182,8 @@ async fn a_cached_success_never_outlives_a_change() {
     );
 }
 
-#[tokio::test]
-async fn a_token_only_works_in_its_own_workspace() {
-    let (_dir, lk) = start().await;
+async fn a_token_only_works_in_its_own_workspace(backend: Backend) {
+    let (_dir, lk) = start(backend).await;
     lk.create_workspace(&op(), "team-b").await.unwrap();
     let (_, a) = add(&lk, "A", Role::Admin).await;
     let (b_cred, b) = lk
@@ -228,9 +226,8 @@ async fn a_token_only_works_in_its_own_workspace() {
     assert_eq!(lk.list_api_credentials("team-b").await.unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn typos_and_garbage_fail_before_any_lookup() {
-    let (_dir, lk) = start().await;
+async fn typos_and_garbage_fail_before_any_lookup(backend: Backend) {
+    let (_dir, lk) = start(backend).await;
     let (_, token) = add(&lk, "T", Role::Member).await;
     let t = token.expose();
     for i in 4..t.len() {
@@ -265,9 +262,8 @@ async fn typos_and_garbage_fail_before_any_lookup() {
     );
 }
 
-#[tokio::test]
-async fn only_admins_manage_and_the_cap_holds() {
-    let (_dir, lk) = start().await;
+async fn only_admins_manage_and_the_cap_holds(backend: Backend) {
+    let (_dir, lk) = start(backend).await;
     let (_, admin_token) = add(&lk, "Admin", Role::Admin).await;
     let (member, member_token) = add(&lk, "Member", Role::Member).await;
     let admin = lk.authenticate(None, admin_token.expose()).await.unwrap();
@@ -397,9 +393,8 @@ async fn only_admins_manage_and_the_cap_holds() {
         .unwrap();
 }
 
-#[tokio::test]
-async fn bootstrap_creates_the_first_admin_exactly_once() {
-    let (_dir, lk) = start().await;
+async fn bootstrap_creates_the_first_admin_exactly_once(backend: Backend) {
+    let (_dir, lk) = start(backend).await;
     let (admin, token) = lk.bootstrap_admin().await.unwrap().expect("created");
     assert_eq!(admin.name, "admin");
     assert_eq!(admin.role, Role::Admin);
@@ -419,9 +414,8 @@ async fn bootstrap_creates_the_first_admin_exactly_once() {
     assert_eq!(lk.list_api_credentials(WS).await.unwrap().len(), 0);
 }
 
-#[tokio::test]
-async fn failed_authentications_are_audited_without_the_token() {
-    let (_dir, lk) = start().await;
+async fn failed_authentications_are_audited_without_the_token(backend: Backend) {
+    let (_dir, lk) = start(backend).await;
     lk.record_auth_failure(
         Some(WS),
         AuthFailure::BadChecksum,
@@ -452,9 +446,8 @@ async fn failed_authentications_are_audited_without_the_token() {
     assert!(e.actor.id.is_none());
 }
 
-#[tokio::test]
-async fn a_pasted_token_is_never_echoed_in_an_error() {
-    let (_dir, lk) = start().await;
+async fn a_pasted_token_is_never_echoed_in_an_error(backend: Backend) {
+    let (_dir, lk) = start(backend).await;
     let (_, token) = add(&lk, "P", Role::Member).await;
     let t = token.expose();
     let e = lk.get_api_credential(WS, t).await.unwrap_err();
@@ -477,9 +470,8 @@ async fn a_pasted_token_is_never_echoed_in_an_error() {
     assert!(!format!("{list:?}").contains(&t[4..]));
 }
 
-#[tokio::test]
-async fn the_database_holds_no_form_of_any_token() {
-    let (dir, lk) = start().await;
+async fn the_database_holds_no_form_of_any_token(backend: Backend) {
+    let (db, lk) = start(backend).await;
     let mut tokens = Vec::new();
     for name in ["One", "Two", "Three"] {
         let (c, token) = add(&lk, name, Role::Member).await;
@@ -493,8 +485,8 @@ async fn the_database_holds_no_form_of_any_token() {
     for t in &tokens {
         lk.authenticate(None, t).await.unwrap();
     }
-    let files = files(dir.path());
-    assert!(files.iter().any(|f| f.ends_with("latchkey.db")));
+    let dump = db.dump().await;
+    assert!(!dump.is_empty());
     for t in &tokens {
         let random = &t[4..36];
         let forms = [
@@ -506,15 +498,11 @@ async fn the_database_holds_no_form_of_any_token() {
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(t),
             base64::engine::general_purpose::STANDARD.encode(random),
         ];
-        for path in &files {
-            let bytes = std::fs::read(path).unwrap();
-            for form in &forms {
-                assert!(
-                    !bytes.windows(form.len()).any(|w| w == form.as_bytes()),
-                    "{} holds a form of a token",
-                    path.display()
-                );
-            }
+        for form in &forms {
+            assert!(
+                !dump.windows(form.len()).any(|w| w == form.as_bytes()),
+                "the database holds a form of a token"
+            );
         }
     }
 }
@@ -523,15 +511,14 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(files(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
-}
+latchkey_testdb::backend_tests!(
+    the_whole_lifecycle_through_authenticate,
+    a_cached_success_never_outlives_a_change,
+    a_token_only_works_in_its_own_workspace,
+    typos_and_garbage_fail_before_any_lookup,
+    only_admins_manage_and_the_cap_holds,
+    bootstrap_creates_the_first_admin_exactly_once,
+    failed_authentications_are_audited_without_the_token,
+    a_pasted_token_is_never_echoed_in_an_error,
+    the_database_holds_no_form_of_any_token,
+);

@@ -3,12 +3,12 @@
 mod common;
 
 use common::{TestApp, expect, read};
+use latchkey_testdb::{Backend, TestDb};
 use reqwest::{Method, StatusCode, header};
 use serde_json::json;
 
-#[tokio::test]
-async fn the_whole_credential_lifecycle_for_each_provider() {
-    let app = TestApp::spawn().await;
+async fn the_whole_credential_lifecycle_for_each_provider(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     for provider in ["chorus", "aircall", "ccai-platform", "clari-copilot"] {
         let name = format!("{provider} – production");
         let response = app
@@ -107,9 +107,8 @@ async fn the_whole_credential_lifecycle_for_each_provider() {
     assert_eq!(events[0]["client"], "127.0.0.1");
 }
 
-#[tokio::test]
-async fn lists_filter_and_page_with_a_cursor() {
-    let app = TestApp::spawn().await;
+async fn lists_filter_and_page_with_a_cursor(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     for i in 0..5 {
         let mut body = app.demo_body("aircall", &format!("Aircall {i}"));
         body["fields"]["api_token"] = json!("not-checked");
@@ -176,9 +175,8 @@ async fn lists_filter_and_page_with_a_cursor() {
     expect(app.admin(Method::GET, "/v1/credentials?colour=red"), 400).await;
 }
 
-#[tokio::test]
-async fn bad_bodies_get_problem_answers_and_change_nothing() {
-    let app = TestApp::spawn().await;
+async fn bad_bodies_get_problem_answers_and_change_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     let post = || app.admin(Method::POST, "/v1/credentials");
     let body = app.demo_body("aircall", "Aircall");
 
@@ -254,9 +252,8 @@ async fn bad_bodies_get_problem_answers_and_change_nothing() {
     assert_eq!(problem["code"], "not_found");
 }
 
-#[tokio::test]
-async fn concurrent_patches_with_the_same_if_match_have_one_winner() {
-    let app = TestApp::spawn().await;
+async fn concurrent_patches_with_the_same_if_match_have_one_winner(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     let created = app.create_demo("aircall", "Aircall").await;
     let location = format!("/v1/credentials/{}", created["id"].as_str().unwrap());
     let mut tasks = Vec::new();
@@ -287,9 +284,8 @@ async fn concurrent_patches_with_the_same_if_match_have_one_winner() {
     assert_eq!(now["revision"], 2);
 }
 
-#[tokio::test]
-async fn no_response_carries_a_stored_secret() {
-    let app = TestApp::spawn().await;
+async fn no_response_carries_a_stored_secret(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     let mut bodies = Vec::new();
     for provider in ["chorus", "aircall", "ccai-platform", "clari-copilot"] {
         let created = app.create_demo(provider, provider).await;
@@ -322,13 +318,12 @@ async fn no_response_carries_a_stored_secret() {
     }
 }
 
-#[tokio::test]
-async fn operations_endpoints() {
-    let app = TestApp::spawn().await;
+async fn operations_endpoints(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     let health = expect(app.client.get(app.url("/healthz")), 200).await;
     assert_eq!(health["status"], "ok");
     let ready = expect(app.client.get(app.url("/readyz")), 200).await;
-    assert_eq!(ready["database"], "sqlite");
+    assert_eq!(ready["database"], backend.name());
     app.create_demo("aircall", "Secret Project Name").await;
     let _ = app
         .client
@@ -365,9 +360,8 @@ async fn operations_endpoints() {
     assert_eq!(response.headers()["x-content-type-options"], "nosniff");
 }
 
-#[tokio::test]
-async fn the_openapi_document_covers_every_route() {
-    let app = TestApp::spawn().await;
+async fn the_openapi_document_covers_every_route(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     let doc = expect(app.client.get(app.url("/v1/openapi.json")), 200).await;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
     let paths = doc["paths"].as_object().unwrap();
@@ -423,9 +417,8 @@ async fn the_openapi_document_covers_every_route() {
     assert!(!doc.to_string().contains(&app.admin_token));
 }
 
-#[tokio::test]
-async fn shutdown_lets_requests_in_flight_finish() {
-    let app = TestApp::spawn().await;
+async fn shutdown_lets_requests_in_flight_finish(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     // A second application on the same core, whose shutdown we control.
     let server = latchkey_server::Application::bind(
         "127.0.0.1:0".parse().unwrap(),
@@ -460,9 +453,8 @@ async fn shutdown_lets_requests_in_flight_finish() {
     );
 }
 
-#[tokio::test]
-async fn oversized_headers_are_refused() {
-    let app = TestApp::spawn().await;
+async fn oversized_headers_are_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     let response = app
         .admin(Method::GET, "/v1/credentials")
         .header("x-filler", "a".repeat(512 * 1024))
@@ -475,3 +467,64 @@ async fn oversized_headers_are_refused() {
     // The server is still fine.
     expect(app.client.get(app.url("/healthz")), 200).await;
 }
+
+/// PostgreSQL only (an embedded SQLite file cannot go away): while the database server is
+/// unreachable requests answer 503 `store_unavailable` promptly, with no database detail, and
+/// once it is back they succeed again without a restart.
+#[tokio::test]
+async fn a_database_outage_answers_503_and_passes() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let gate = db.gate().await;
+    let url = db.database_url_through(&gate);
+    let password = url::Url::parse(&url)
+        .unwrap()
+        .password()
+        .unwrap()
+        .to_owned();
+    let app = TestApp::spawn_on(db, Some(url)).await;
+    app.create_demo("aircall", "Before").await;
+
+    gate.close();
+    for path in ["/v1/credentials", "/v1/credentials/Before"] {
+        let started = std::time::Instant::now();
+        let (status, body) = read(app.admin(Method::GET, path).send().await.unwrap()).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert_eq!(body["code"], "store_unavailable", "{body}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        let text = body.to_string();
+        assert!(
+            !text.contains(&password) && !text.contains("127.0.0.1"),
+            "{text}"
+        );
+    }
+    let (status, _) = read(app.client.get(app.url("/readyz")).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+
+    gate.open();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let response = app
+            .admin(Method::GET, "/v1/credentials")
+            .send()
+            .await
+            .unwrap();
+        if response.status() == StatusCode::OK {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never recovered");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    app.create_demo("aircall", "After").await;
+}
+
+latchkey_testdb::backend_tests!(
+    the_whole_credential_lifecycle_for_each_provider,
+    lists_filter_and_page_with_a_cursor,
+    bad_bodies_get_problem_answers_and_change_nothing,
+    concurrent_patches_with_the_same_if_match_have_one_winner,
+    no_response_carries_a_stored_secret,
+    operations_endpoints,
+    the_openapi_document_covers_every_route,
+    shutdown_lets_requests_in_flight_finish,
+    oversized_headers_are_refused,
+);

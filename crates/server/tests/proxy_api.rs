@@ -3,6 +3,7 @@
 mod common;
 
 use common::{TestApp, expect, read};
+use latchkey_testdb::Backend;
 use reqwest::{Method, StatusCode, header};
 use serde_json::json;
 
@@ -13,9 +14,8 @@ fn header_of<'a>(r: &'a latchkey_sandbox::RecordedRequest, name: &str) -> Option
         .map(|(_, v)| v.as_str())
 }
 
-#[tokio::test]
-async fn each_providers_auth_arrives_exactly_as_its_api_expects() {
-    let app = TestApp::spawn().await;
+async fn each_providers_auth_arrives_exactly_as_its_api_expects(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     let demo = app.sandbox.demo().clone();
     for (provider, path) in [
         ("chorus", "/api/v1/users/me"),
@@ -87,9 +87,8 @@ async fn each_providers_auth_arrives_exactly_as_its_api_expects() {
     );
 }
 
-#[tokio::test]
-async fn path_tricks_never_change_the_target_host() {
-    let app = TestApp::spawn().await;
+async fn path_tricks_never_change_the_target_host(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     app.create_demo("aircall", "air").await;
     for trick in [
         "/v1/proxy/air/../../v1/credentials",
@@ -126,9 +125,8 @@ async fn path_tricks_never_change_the_target_host() {
     }
 }
 
-#[tokio::test]
-async fn disabled_credentials_and_rejections() {
-    let app = TestApp::spawn().await;
+async fn disabled_credentials_and_rejections(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     let created = app.create_demo("aircall", "air").await;
     let id = created["id"].as_str().unwrap().to_owned();
     expect(
@@ -210,9 +208,8 @@ async fn disabled_credentials_and_rejections() {
     );
 }
 
-#[tokio::test]
-async fn server_errors_are_retried_for_get_but_not_post_and_timeouts_answer_504() {
-    let app = TestApp::spawn().await;
+async fn server_errors_are_retried_for_get_but_not_post_and_timeouts_answer_504(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     app.create_demo("clari-copilot", "clari").await;
     app.sandbox.clear_requests();
     app.sandbox.set_forced_status(Some(503));
@@ -267,9 +264,8 @@ async fn server_errors_are_retried_for_get_but_not_post_and_timeouts_answer_504(
     assert_eq!(problem["field"], "X-Latchkey-Max-Wait");
 }
 
-#[tokio::test]
-async fn the_proxy_needs_a_latchkey_credential_and_stays_in_its_workspace() {
-    let app = TestApp::spawn().await;
+async fn the_proxy_needs_a_latchkey_credential_and_stays_in_its_workspace(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     app.create_demo("aircall", "air").await;
     expect(app.client.get(app.url("/v1/proxy/air/v1/ping")), 401).await;
     app.lk
@@ -294,9 +290,8 @@ async fn the_proxy_needs_a_latchkey_credential_and_stays_in_its_workspace() {
     .await;
 }
 
-#[tokio::test]
-async fn a_paged_walk_through_the_proxy_follows_aircall_next_page_links() {
-    let app = TestApp::spawn().await;
+async fn a_paged_walk_through_the_proxy_follows_aircall_next_page_links(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     app.create_demo("aircall", "air").await;
     let total = app.sandbox.volumes().aircall_calls;
     let mut seen = std::collections::HashSet::new();
@@ -328,9 +323,8 @@ fn url_of(link: &str) -> String {
         .unwrap_or_default()
 }
 
-#[tokio::test]
-async fn a_burst_waits_for_the_providers_rate_limit_instead_of_hitting_it() {
-    let app = TestApp::spawn().await;
+async fn a_burst_waits_for_the_providers_rate_limit_instead_of_hitting_it(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     app.create_demo("ccai-platform", "ccai").await;
     app.sandbox.clear_requests();
     let mut tasks = Vec::new();
@@ -382,9 +376,8 @@ fn unique_ids(records: &[serde_json::Value], key: &str) -> std::collections::Has
     seen
 }
 
-#[tokio::test]
-async fn a_paged_walk_through_the_proxy_follows_chorus_continuation_keys() {
-    let app = TestApp::spawn().await;
+async fn a_paged_walk_through_the_proxy_follows_chorus_continuation_keys(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     app.create_demo("chorus", "chorus").await;
     let mut all = Vec::new();
     let mut key: Option<String> = None;
@@ -405,9 +398,8 @@ async fn a_paged_walk_through_the_proxy_follows_chorus_continuation_keys() {
     assert_eq!(ids.len(), app.sandbox.volumes().chorus_engagements);
 }
 
-#[tokio::test]
-async fn a_paged_walk_through_the_proxy_follows_ccai_link_headers() {
-    let app = TestApp::spawn().await;
+async fn a_paged_walk_through_the_proxy_follows_ccai_link_headers(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     app.create_demo("ccai-platform", "ccai").await;
     let volumes = app.sandbox.volumes();
     for (list, expected) in [
@@ -445,9 +437,8 @@ async fn a_paged_walk_through_the_proxy_follows_ccai_link_headers() {
     }
 }
 
-#[tokio::test]
-async fn a_paged_walk_through_the_proxy_follows_clari_next_page_skip() {
-    let app = TestApp::spawn().await;
+async fn a_paged_walk_through_the_proxy_follows_clari_next_page_skip(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     app.create_demo("clari-copilot", "clari").await;
     let mut all = Vec::new();
     let mut skip = 0;
@@ -477,9 +468,8 @@ async fn a_paged_walk_through_the_proxy_follows_clari_next_page_skip() {
 
 /// Aircall's real limit (120 requests a minute per company): 300 requests at once take two minutes,
 /// and not one is refused, by Latchkey or by the provider.
-#[tokio::test]
-async fn a_burst_of_300_aircall_requests_waits_for_the_limit_and_none_is_refused() {
-    let app = TestApp::spawn().await;
+async fn a_burst_of_300_aircall_requests_waits_for_the_limit_and_none_is_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     app.create_demo("aircall", "air").await;
     assert_eq!(app.sandbox.rate_limits().aircall_per_minute, Some(120));
     let started = std::time::Instant::now();
@@ -515,9 +505,8 @@ async fn a_burst_of_300_aircall_requests_waits_for_the_limit_and_none_is_refused
     assert!(started.elapsed() >= std::time::Duration::from_secs(119));
 }
 
-#[tokio::test]
-async fn dropped_connections_are_retried_for_get_but_not_post() {
-    let app = TestApp::spawn().await;
+async fn dropped_connections_are_retried_for_get_but_not_post(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     app.create_demo("chorus", "chorus").await;
     app.sandbox.clear_requests();
     // Every second connection is dropped without an answer.
@@ -546,3 +535,18 @@ async fn dropped_connections_are_retried_for_get_but_not_post() {
     }
     assert_eq!(unreachable, 2, "half the POSTs failed, none was retried");
 }
+
+latchkey_testdb::backend_tests!(
+    each_providers_auth_arrives_exactly_as_its_api_expects,
+    path_tricks_never_change_the_target_host,
+    disabled_credentials_and_rejections,
+    server_errors_are_retried_for_get_but_not_post_and_timeouts_answer_504,
+    the_proxy_needs_a_latchkey_credential_and_stays_in_its_workspace,
+    a_paged_walk_through_the_proxy_follows_aircall_next_page_links,
+    a_burst_waits_for_the_providers_rate_limit_instead_of_hitting_it,
+    a_paged_walk_through_the_proxy_follows_chorus_continuation_keys,
+    a_paged_walk_through_the_proxy_follows_ccai_link_headers,
+    a_paged_walk_through_the_proxy_follows_clari_next_page_skip,
+    a_burst_of_300_aircall_requests_waits_for_the_limit_and_none_is_refused,
+    dropped_connections_are_retried_for_get_but_not_post,
+);

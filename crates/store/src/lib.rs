@@ -2,12 +2,19 @@
 
 mod api_credentials;
 mod audit;
+mod postgres;
+mod postgres_api_credentials;
+mod postgres_audit;
+mod shared;
 mod sqlite;
 mod sqlite_api_credentials;
 mod sqlite_audit;
+mod url;
 
+pub use crate::url::{PostgresUrl, redact_database_url};
 pub use api_credentials::{ApiCredentialRepository, ApiCredentialRow};
 pub use audit::{AuditFilter, AuditRepository, AuditRow};
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
@@ -97,6 +104,21 @@ pub struct CredentialFilter {
     pub name_contains: Option<String>,
 }
 
+/// A change to a credential or an API credential that a cache could hold, made by any process
+/// sharing the database (this one included).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Credential {
+        id: String,
+    },
+    ApiCredential {
+        id: String,
+    },
+    /// Changes may have been missed (the listening connection was lost and is back): forget
+    /// everything cached.
+    Unknown,
+}
+
 /// Persistence for everything Latchkey keeps. Every credential query is scoped by workspace.
 /// One implementation per backend; core depends only on this trait.
 #[async_trait]
@@ -106,6 +128,9 @@ pub trait Repository: AuditRepository + ApiCredentialRepository + Send + Sync + 
 
     async fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>>;
     async fn set_meta(&self, key: &str, value: &[u8]) -> Result<()>;
+    /// Store `value` under `key` unless the key already has a value (then `false`, nothing
+    /// written): two processes starting at once on a new database agree on one value.
+    async fn insert_meta(&self, key: &str, value: &[u8]) -> Result<bool>;
 
     async fn insert_workspace(&self, row: &WorkspaceRow) -> Result<()>;
     async fn workspace_by_slug(&self, slug: &str) -> Result<Option<WorkspaceRow>>;
@@ -157,6 +182,12 @@ pub trait Repository: AuditRepository + ApiCredentialRepository + Send + Sync + 
     /// credential is still at the row's revision (a credential changed meanwhile is left as it
     /// is). Neither the revision nor `updated_at` changes. Returns how many were stored.
     async fn replace_envelopes(&self, rows: &[EnvelopeRow]) -> Result<u64>;
+    /// The changes committed to this database by any process, as they commit, for caches to
+    /// drop what they hold (PostgreSQL: `LISTEN/NOTIFY`). `None` when the backend has no such
+    /// feed: on SQLite, changes made by another process show when the short-lived caches expire.
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<Change>> {
+        None
+    }
 }
 
 /// One credential's sealed secrets, as master-key rotation reads and writes them.
@@ -180,10 +211,12 @@ impl std::fmt::Debug for EnvelopeRow {
     }
 }
 
-/// Where the data lives: a SQLite file (from a data directory or a `sqlite://` URL).
+/// Where the data lives: a SQLite file (from a data directory or a `sqlite://` URL), or a
+/// PostgreSQL database (a `postgres://` or `postgresql://` URL). `Debug` never shows a password.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Location {
     Sqlite(PathBuf),
+    Postgres(PostgresUrl),
 }
 
 impl Location {
@@ -203,24 +236,31 @@ impl Location {
                     }
                     return Ok(Location::Sqlite(PathBuf::from(path)));
                 }
+                if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+                    return Ok(Location::Postgres(PostgresUrl::parse(url)?));
+                }
                 let scheme = url.split_once("://").map(|(s, _)| s).unwrap_or("(none)");
                 Err(StoreError::Open(format!(
-                    "the database URL's scheme `{scheme}` is not supported; use sqlite:///path/to/latchkey.db, or leave the URL out to use the data directory"
+                    "the database URL's scheme `{scheme}` is not supported; use sqlite:///path/to/latchkey.db or postgres://user:password@host/database, or leave the URL out to use the data directory"
                 )))
             }
         }
     }
 
-    /// Whether no database exists here yet.
+    /// Whether no database exists here yet (as far as can be told without connecting: a
+    /// PostgreSQL database is never new here; start-up looks at what it holds instead).
     pub fn is_new(&self) -> bool {
         match self {
             Location::Sqlite(path) => !path.exists(),
+            Location::Postgres(_) => false,
         }
     }
 
+    /// For messages and logs: never holds a password.
     pub fn describe(&self) -> String {
         match self {
             Location::Sqlite(path) => format!("SQLite database {}", path.display()),
+            Location::Postgres(url) => format!("PostgreSQL database {}", url.describe()),
         }
     }
 }
@@ -229,5 +269,6 @@ impl Location {
 pub async fn open(location: &Location) -> Result<Arc<dyn Repository>> {
     match location {
         Location::Sqlite(path) => Ok(Arc::new(SqliteStore::open(path).await?)),
+        Location::Postgres(url) => Ok(Arc::new(PostgresStore::open(url).await?)),
     }
 }

@@ -1,12 +1,12 @@
 //! The embedded SQLite backend: WAL, foreign keys, a busy timeout, migrations at open.
 
+use crate::shared::{credential, credential_columns, db_error, missed_write, workspace};
 use crate::{
     CredentialFilter, CredentialRow, EnvelopeRow, Repository, Result, StoreError, WorkspaceRow,
 };
 use async_trait::async_trait;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{QueryBuilder, Row, Sqlite};
 use std::path::Path;
@@ -59,48 +59,6 @@ impl SqliteStore {
     }
 }
 
-pub(crate) fn db_error(e: sqlx::Error) -> StoreError {
-    match e {
-        sqlx::Error::Database(ref db) if db.is_unique_violation() => StoreError::Duplicate,
-        sqlx::Error::RowNotFound => StoreError::NotFound,
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-            StoreError::Unavailable(e.to_string())
-        }
-        other => StoreError::Database(other.to_string()),
-    }
-}
-
-macro_rules! credential_columns {
-    () => {
-        "id, workspace_id, provider, name, name_key, description, settings, secret_hints, envelope, key_id, \
-         status, status_reason, enabled, verified_at, identity, last_used_at, revision, created_at, updated_at"
-    };
-}
-
-fn credential(row: &SqliteRow) -> CredentialRow {
-    CredentialRow {
-        id: row.get("id"),
-        workspace_id: row.get("workspace_id"),
-        provider: row.get("provider"),
-        name: row.get("name"),
-        name_key: row.get("name_key"),
-        description: row.get("description"),
-        settings: row.get("settings"),
-        secret_hints: row.get("secret_hints"),
-        envelope: row.get("envelope"),
-        key_id: row.get("key_id"),
-        status: row.get("status"),
-        status_reason: row.get("status_reason"),
-        enabled: row.get::<i64, _>("enabled") != 0,
-        verified_at: row.get("verified_at"),
-        identity: row.get("identity"),
-        last_used_at: row.get("last_used_at"),
-        revision: row.get("revision"),
-        created_at: row.get("created_at"),
-        updated_at: row.get("updated_at"),
-    }
-}
-
 #[async_trait]
 impl Repository for SqliteStore {
     fn backend(&self) -> &'static str {
@@ -125,6 +83,17 @@ impl Repository for SqliteStore {
         Ok(())
     }
 
+    async fn insert_meta(&self, key: &str, value: &[u8]) -> Result<bool> {
+        let done =
+            sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING")
+                .bind(key)
+                .bind(value)
+                .execute(&self.pool)
+                .await
+                .map_err(db_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn insert_workspace(&self, row: &WorkspaceRow) -> Result<()> {
         sqlx::query("INSERT INTO workspaces (id, slug, created_at) VALUES (?, ?, ?)")
             .bind(&row.id)
@@ -142,11 +111,7 @@ impl Repository for SqliteStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(db_error)?;
-        Ok(row.map(|r| WorkspaceRow {
-            id: r.get("id"),
-            slug: r.get("slug"),
-            created_at: r.get("created_at"),
-        }))
+        Ok(row.as_ref().map(workspace))
     }
 
     async fn list_workspaces(&self) -> Result<Vec<WorkspaceRow>> {
@@ -154,14 +119,7 @@ impl Repository for SqliteStore {
             .fetch_all(&self.pool)
             .await
             .map_err(db_error)?;
-        Ok(rows
-            .iter()
-            .map(|r| WorkspaceRow {
-                id: r.get("id"),
-                slug: r.get("slug"),
-                created_at: r.get("created_at"),
-            })
-            .collect())
+        Ok(rows.iter().map(workspace).collect())
     }
 
     async fn insert_credential(&self, c: &CredentialRow) -> Result<()> {
@@ -294,10 +252,9 @@ impl Repository for SqliteStore {
         if done.rows_affected() == 1 {
             return Ok(());
         }
-        match self.get_credential(&c.workspace_id, &c.id).await? {
-            Some(_) => Err(StoreError::Conflict),
-            None => Err(StoreError::NotFound),
-        }
+        Err(missed_write(
+            self.get_credential(&c.workspace_id, &c.id).await?,
+        ))
     }
 
     async fn delete_credential(
@@ -319,10 +276,7 @@ impl Repository for SqliteStore {
         if done.rows_affected() == 1 {
             return Ok(());
         }
-        match self.get_credential(workspace_id, id).await? {
-            Some(_) => Err(StoreError::Conflict),
-            None => Err(StoreError::NotFound),
-        }
+        Err(missed_write(self.get_credential(workspace_id, id).await?))
     }
 
     async fn touch_credential(&self, workspace_id: &str, id: &str, at: i64) -> Result<()> {

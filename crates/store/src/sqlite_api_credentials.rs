@@ -1,43 +1,15 @@
 use crate::Result;
-use crate::StoreError;
 use crate::api_credentials::{ApiCredentialRepository, ApiCredentialRow};
-use crate::sqlite::{SqliteStore, db_error};
+use crate::shared::{api_credential, api_credential_columns, db_error, missed_write};
+use crate::sqlite::SqliteStore;
 use async_trait::async_trait;
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
-
-macro_rules! columns {
-    () => {
-        "id, workspace_id, name, name_key, role, token_hash, token_hint, previous_hash, \
-         previous_expires_at, enabled, created_at, updated_at, last_used_at, revision"
-    };
-}
-
-fn api_credential(r: &SqliteRow) -> ApiCredentialRow {
-    ApiCredentialRow {
-        id: r.get("id"),
-        workspace_id: r.get("workspace_id"),
-        name: r.get("name"),
-        name_key: r.get("name_key"),
-        role: r.get("role"),
-        token_hash: r.get("token_hash"),
-        token_hint: r.get("token_hint"),
-        previous_hash: r.get("previous_hash"),
-        previous_expires_at: r.get("previous_expires_at"),
-        enabled: r.get::<i64, _>("enabled") != 0,
-        created_at: r.get("created_at"),
-        updated_at: r.get("updated_at"),
-        last_used_at: r.get("last_used_at"),
-        revision: r.get("revision"),
-    }
-}
 
 #[async_trait]
 impl ApiCredentialRepository for SqliteStore {
     async fn insert_api_credential(&self, c: &ApiCredentialRow) -> Result<()> {
         sqlx::query(concat!(
             "INSERT INTO api_credentials (",
-            columns!(),
+            api_credential_columns!(),
             ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ))
         .bind(&c.id)
@@ -67,7 +39,7 @@ impl ApiCredentialRepository for SqliteStore {
     ) -> Result<Option<ApiCredentialRow>> {
         let row = sqlx::query(concat!(
             "SELECT ",
-            columns!(),
+            api_credential_columns!(),
             " FROM api_credentials WHERE workspace_id = ? AND id = ?"
         ))
         .bind(workspace_id)
@@ -85,7 +57,7 @@ impl ApiCredentialRepository for SqliteStore {
     ) -> Result<Option<ApiCredentialRow>> {
         let row = sqlx::query(concat!(
             "SELECT ",
-            columns!(),
+            api_credential_columns!(),
             " FROM api_credentials WHERE workspace_id = ? AND name_key = ?"
         ))
         .bind(workspace_id)
@@ -99,7 +71,7 @@ impl ApiCredentialRepository for SqliteStore {
     async fn list_api_credentials(&self, workspace_id: &str) -> Result<Vec<ApiCredentialRow>> {
         let rows = sqlx::query(concat!(
             "SELECT ",
-            columns!(),
+            api_credential_columns!(),
             " FROM api_credentials WHERE workspace_id = ? ORDER BY created_at, id"
         ))
         .bind(workspace_id)
@@ -138,10 +110,9 @@ impl ApiCredentialRepository for SqliteStore {
         if done.rows_affected() == 1 {
             return Ok(());
         }
-        match self.get_api_credential(&c.workspace_id, &c.id).await? {
-            Some(_) => Err(StoreError::Conflict),
-            None => Err(StoreError::NotFound),
-        }
+        Err(missed_write(
+            self.get_api_credential(&c.workspace_id, &c.id).await?,
+        ))
     }
 
     async fn delete_api_credential(
@@ -163,10 +134,9 @@ impl ApiCredentialRepository for SqliteStore {
         if done.rows_affected() == 1 {
             return Ok(());
         }
-        match self.get_api_credential(workspace_id, id).await? {
-            Some(_) => Err(StoreError::Conflict),
-            None => Err(StoreError::NotFound),
-        }
+        Err(missed_write(
+            self.get_api_credential(workspace_id, id).await?,
+        ))
     }
 
     async fn count_api_credentials(&self, workspace_id: &str) -> Result<u64> {
@@ -190,7 +160,7 @@ impl ApiCredentialRepository for SqliteStore {
     async fn api_credential_by_hash(&self, hash: &[u8]) -> Result<Option<ApiCredentialRow>> {
         let row = sqlx::query(concat!(
             "SELECT ",
-            columns!(),
+            api_credential_columns!(),
             " FROM api_credentials WHERE token_hash = ? OR previous_hash = ? \
              ORDER BY token_hash = ? DESC LIMIT 1"
         ))

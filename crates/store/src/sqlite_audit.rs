@@ -1,17 +1,18 @@
 use crate::Result;
 use crate::audit::{AuditFilter, AuditRepository, AuditRow};
-use crate::sqlite::{SqliteStore, db_error};
+use crate::shared::{audit, audit_columns, db_error};
+use crate::sqlite::SqliteStore;
 use async_trait::async_trait;
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::{QueryBuilder, Sqlite};
 
 #[async_trait]
 impl AuditRepository for SqliteStore {
     async fn append_audit(&self, e: &AuditRow) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO audit_events (id, workspace_id, at, actor_kind, actor_id, actor_name, action, target_kind, \
-             target_id, target_name, outcome, detail, request_id, client_addr) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
+        sqlx::query(concat!(
+            "INSERT INTO audit_events (",
+            audit_columns!(),
+            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
         .bind(&e.id)
         .bind(&e.workspace_id)
         .bind(e.at)
@@ -39,10 +40,11 @@ impl AuditRepository for SqliteStore {
         before: Option<&str>,
         limit: u32,
     ) -> Result<Vec<AuditRow>> {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "SELECT id, workspace_id, at, actor_kind, actor_id, actor_name, action, target_kind, target_id, \
-             target_name, outcome, detail, request_id, client_addr FROM audit_events WHERE workspace_id = ",
-        );
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(concat!(
+            "SELECT ",
+            audit_columns!(),
+            " FROM audit_events WHERE workspace_id = "
+        ));
         q.push_bind(workspace_id);
         if let Some(action) = &filter.action {
             q.push(" AND action = ").push_bind(action);
@@ -70,21 +72,21 @@ impl AuditRepository for SqliteStore {
         q.push(" ORDER BY id DESC LIMIT ")
             .push_bind(i64::from(limit));
         let rows = q.build().fetch_all(self.pool()).await.map_err(db_error)?;
-        Ok(rows.iter().map(audit_row).collect())
+        Ok(rows.iter().map(audit).collect())
     }
 
     async fn audit_after(&self, after: Option<&str>, limit: u32) -> Result<Vec<AuditRow>> {
-        let rows = sqlx::query(
-            "SELECT id, workspace_id, at, actor_kind, actor_id, actor_name, action, target_kind, target_id, \
-             target_name, outcome, detail, request_id, client_addr FROM audit_events \
-             WHERE id > ? ORDER BY id LIMIT ?",
-        )
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            audit_columns!(),
+            " FROM audit_events WHERE id > ? ORDER BY id LIMIT ?"
+        ))
         .bind(after.unwrap_or(""))
         .bind(i64::from(limit))
         .fetch_all(self.pool())
         .await
         .map_err(db_error)?;
-        Ok(rows.iter().map(audit_row).collect())
+        Ok(rows.iter().map(audit).collect())
     }
 
     async fn count_audit(&self) -> Result<u64> {
@@ -93,24 +95,5 @@ impl AuditRepository for SqliteStore {
             .await
             .map_err(db_error)?;
         Ok(n as u64)
-    }
-}
-
-fn audit_row(r: &sqlx::sqlite::SqliteRow) -> AuditRow {
-    AuditRow {
-        id: r.get("id"),
-        workspace_id: r.get("workspace_id"),
-        at: r.get("at"),
-        actor_kind: r.get("actor_kind"),
-        actor_id: r.get("actor_id"),
-        actor_name: r.get("actor_name"),
-        action: r.get("action"),
-        target_kind: r.get("target_kind"),
-        target_id: r.get("target_id"),
-        target_name: r.get("target_name"),
-        outcome: r.get("outcome"),
-        detail: r.get("detail"),
-        request_id: r.get("request_id"),
-        client_addr: r.get("client_addr"),
     }
 }

@@ -1,12 +1,13 @@
-//! The SQLite repository for issued API credentials: scoping by workspace, name uniqueness per
+//! The repository (each backend) for issued API credentials: scoping by workspace, name uniqueness per
 //! workspace (by name key), optimistic concurrency, lookup by current and previous hash.
 
 use latchkey_store::{ApiCredentialRow, Location, Repository, StoreError, WorkspaceRow};
+use latchkey_testdb::{Backend, TestDb};
 use std::sync::Arc;
 
-async fn store() -> (tempfile::TempDir, Arc<dyn Repository>) {
-    let dir = tempfile::tempdir().unwrap();
-    let location = Location::resolve(None, dir.path()).unwrap();
+async fn store(backend: Backend) -> (TestDb, Arc<dyn Repository>) {
+    let db = TestDb::new(backend).await;
+    let location = Location::resolve(db.database_url().as_deref(), &db.data_dir()).unwrap();
     let repo = latchkey_store::open(&location).await.unwrap();
     for slug in ["a", "b"] {
         repo.insert_workspace(&WorkspaceRow {
@@ -17,7 +18,7 @@ async fn store() -> (tempfile::TempDir, Arc<dyn Repository>) {
         .await
         .unwrap();
     }
-    (dir, repo)
+    (db, repo)
 }
 
 fn row(ws: &str, id: &str, name: &str, hash: u8) -> ApiCredentialRow {
@@ -39,9 +40,8 @@ fn row(ws: &str, id: &str, name: &str, hash: u8) -> ApiCredentialRow {
     }
 }
 
-#[tokio::test]
-async fn every_lookup_is_scoped_by_workspace() {
-    let (_dir, repo) = store().await;
+async fn every_lookup_is_scoped_by_workspace(backend: Backend) {
+    let (_dir, repo) = store(backend).await;
     repo.insert_api_credential(&row("ws-a", "k1", "Pipeline", 1))
         .await
         .unwrap();
@@ -92,9 +92,8 @@ async fn every_lookup_is_scoped_by_workspace() {
     );
 }
 
-#[tokio::test]
-async fn names_are_unique_per_workspace_ignoring_case() {
-    let (_dir, repo) = store().await;
+async fn names_are_unique_per_workspace_ignoring_case(backend: Backend) {
+    let (_dir, repo) = store(backend).await;
     repo.insert_api_credential(&row("ws-a", "k1", "Pipeline", 1))
         .await
         .unwrap();
@@ -135,9 +134,8 @@ async fn names_are_unique_per_workspace_ignoring_case() {
     assert_eq!(names, ["Pipeline", "Notebook"]);
 }
 
-#[tokio::test]
-async fn stale_revisions_conflict() {
-    let (_dir, repo) = store().await;
+async fn stale_revisions_conflict(backend: Backend) {
+    let (_dir, repo) = store(backend).await;
     repo.insert_api_credential(&row("ws-a", "k1", "Pipeline", 1))
         .await
         .unwrap();
@@ -169,9 +167,8 @@ async fn stale_revisions_conflict() {
     ));
 }
 
-#[tokio::test]
-async fn lookup_by_current_and_previous_hash() {
-    let (_dir, repo) = store().await;
+async fn lookup_by_current_and_previous_hash(backend: Backend) {
+    let (_dir, repo) = store(backend).await;
     repo.insert_api_credential(&row("ws-a", "k1", "Pipeline", 1))
         .await
         .unwrap();
@@ -237,9 +234,8 @@ async fn lookup_by_current_and_previous_hash() {
     );
 }
 
-#[tokio::test]
-async fn touch_sets_last_used_only() {
-    let (_dir, repo) = store().await;
+async fn touch_sets_last_used_only(backend: Backend) {
+    let (_dir, repo) = store(backend).await;
     repo.insert_api_credential(&row("ws-a", "k1", "Pipeline", 1))
         .await
         .unwrap();
@@ -257,9 +253,8 @@ async fn touch_sets_last_used_only() {
     repo.touch_api_credential("nope", 600).await.unwrap();
 }
 
-#[tokio::test]
-async fn debug_hides_hashes_and_the_schema_checks_roles() {
-    let (_dir, repo) = store().await;
+async fn debug_hides_hashes_and_the_schema_checks_roles(backend: Backend) {
+    let (_dir, repo) = store(backend).await;
     let r = row("ws-a", "k1", "Pipeline", 0xab);
     let text = format!("{r:?}");
     assert!(text.contains("Pipeline"));
@@ -271,3 +266,12 @@ async fn debug_hides_hashes_and_the_schema_checks_roles() {
     bad.role = "owner".to_owned();
     assert!(repo.insert_api_credential(&bad).await.is_err());
 }
+
+latchkey_testdb::backend_tests!(
+    every_lookup_is_scoped_by_workspace,
+    names_are_unique_per_workspace_ignoring_case,
+    stale_revisions_conflict,
+    lookup_by_current_and_previous_hash,
+    touch_sets_last_used_only,
+    debug_hides_hashes_and_the_schema_checks_roles,
+);

@@ -1,18 +1,20 @@
 //! A test environment: the real `latchkey` binary, the real sandbox providers (random demo
-//! secrets, port 0) and a fresh data directory. Every output is kept so that the test can check,
+//! secrets, port 0), a fresh data directory and a fresh database of the chosen backend (SQLite in
+//! the data directory, or a PostgreSQL database of its own given with `--database-url`). Every output is kept so that the test can check,
 //! at the end, that no secret it used appeared anywhere.
 
 #![allow(dead_code)]
 
 use base64::Engine as _;
 use latchkey_sandbox::{DemoCredentials, PROVIDER_IDS, Sandbox, SandboxConfig};
+use latchkey_testdb::{Backend, TestDb};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 
 pub struct Env {
-    pub dir: tempfile::TempDir,
+    pub db: TestDb,
     pub sandbox: Sandbox,
     outputs: Mutex<Vec<String>>,
     extra_secrets: Mutex<Vec<String>>,
@@ -62,23 +64,45 @@ impl Run {
 }
 
 impl Env {
+    /// On SQLite in the data directory.
     pub async fn new() -> Env {
+        Env::on(Backend::Sqlite).await
+    }
+
+    pub async fn on(backend: Backend) -> Env {
         let config = SandboxConfig {
             demo: DemoCredentials::random(),
             ..SandboxConfig::default()
         };
         let sandbox = Sandbox::start(config).await.expect("sandbox starts");
+        let db = TestDb::new(backend).await;
+        // The database password is a secret too: no output may show it.
+        let extra_secrets = db
+            .database_url()
+            .and_then(|u| url::Url::parse(&u).ok()?.password().map(str::to_owned))
+            .into_iter()
+            .collect();
         Env {
-            dir: tempfile::tempdir().expect("temp dir"),
+            db,
             sandbox,
             outputs: Mutex::new(Vec::new()),
-            extra_secrets: Mutex::new(Vec::new()),
+            extra_secrets: Mutex::new(extra_secrets),
             extra_env: Mutex::new(Vec::new()),
         }
     }
 
     pub fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
+        self.db.data_dir()
+    }
+
+    /// `None` on SQLite (the data directory's database); the database URL on PostgreSQL.
+    pub fn database_url(&self) -> Option<String> {
+        self.db.database_url()
+    }
+
+    /// The temporary directory this test owns (the data directory is `data` in it).
+    pub fn dir(&self) -> &Path {
+        self.db.dir()
     }
 
     pub fn demo(&self) -> &DemoCredentials {
@@ -114,6 +138,9 @@ impl Env {
         }
         for (k, v) in self.extra_env.lock().unwrap().iter() {
             cmd.env(k, v);
+        }
+        if let Some(url) = self.db.database_url() {
+            cmd.arg("--database-url").arg(url);
         }
         cmd.args(args);
         cmd
@@ -215,6 +242,20 @@ impl Env {
                 );
             }
         }
+    }
+
+    /// No file in the data directory, and nothing in the database, holds any secret, in any of
+    /// its forms.
+    pub async fn assert_no_secret_stored(&self) {
+        let dump = self.db.dump().await;
+        assert!(!dump.is_empty());
+        for secret in self.secrets() {
+            assert!(
+                !contains(&dump, secret.as_bytes()),
+                "the database holds a secret"
+            );
+        }
+        self.assert_no_secret_in_data_dir();
     }
 
     /// No file in the data directory holds any secret, in any of its forms.

@@ -1,11 +1,13 @@
-//! A running application on a real socket (port 0), over a fresh SQLite data directory, with the
-//! real sandbox providers (random demo secrets) behind the catalog's base URL overrides.
+//! A running application on a real socket (port 0), over a fresh database of the given backend
+//! (a SQLite data directory, or a PostgreSQL database of its own), with the real sandbox providers
+//! (random demo secrets) behind the catalog's base URL overrides.
 
 #![allow(dead_code)]
 
 use latchkey_core::{Latchkey, Settings};
 use latchkey_sandbox::{DemoCredentials, PROVIDER_IDS, Sandbox, SandboxConfig};
 use latchkey_server::{AppState, Application};
+use latchkey_testdb::{Backend, TestDb};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -16,20 +18,25 @@ pub struct TestApp {
     pub sandbox: Sandbox,
     pub lk: Latchkey,
     pub admin_token: String,
-    pub dir: tempfile::TempDir,
+    pub db: TestDb,
 }
 
 impl TestApp {
-    pub async fn spawn() -> TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        TestApp::spawn_on(TestDb::new(backend).await, None).await
+    }
+
+    /// On `db`, reached at `database_url` when given (e.g. through a `Gate`).
+    pub async fn spawn_on(db: TestDb, database_url: Option<String>) -> TestApp {
         let sandbox = Sandbox::start(SandboxConfig {
             demo: DemoCredentials::random(),
             ..SandboxConfig::default()
         })
         .await
         .unwrap();
-        let dir = tempfile::tempdir().unwrap();
         let mut settings = Settings {
-            data_dir: dir.path().join("data"),
+            data_dir: db.data_dir(),
+            database_url: database_url.or_else(|| db.database_url()),
             ..Settings::default()
         };
         settings.outbound.timeout = std::time::Duration::from_secs(5);
@@ -56,7 +63,7 @@ impl TestApp {
             sandbox,
             lk,
             admin_token: token.expose().to_owned(),
-            dir,
+            db,
         }
     }
 
