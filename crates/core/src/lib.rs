@@ -74,13 +74,18 @@ impl Latchkey {
         key_file: Option<std::path::PathBuf>,
         outbound: Outbound,
     ) -> Latchkey {
+        let throttle: Arc<dyn throttle::Throttle> = if repo.shares_throttle() {
+            Arc::new(throttle::SharedThrottle::new(repo.clone()))
+        } else {
+            Arc::new(throttle::LocalThrottle::default())
+        };
         let latchkey = Latchkey {
             repo,
             catalog,
             keys: Arc::new(keys::KeyState::new(ring, key_file)),
             outbound,
             api_auth: Arc::default(),
-            proxy_state: Arc::default(),
+            proxy_state: Arc::new(proxy::ProxyState::new(throttle)),
             rate_limits: Arc::default(),
             workspaces: Arc::default(),
             reads: Arc::default(),

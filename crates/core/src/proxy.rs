@@ -54,12 +54,19 @@ pub(crate) struct ProxyState {
     last_used: Mutex<HashMap<String, Instant>>,
 }
 
-impl Default for ProxyState {
-    fn default() -> Self {
+impl ProxyState {
+    /// Throttled by `throttle` (shared by every instance on the database, or this process's own).
+    pub(crate) fn new(throttle: Arc<dyn Throttle>) -> ProxyState {
         ProxyState {
-            throttle: Arc::new(LocalThrottle::default()),
+            throttle,
             last_used: Mutex::new(HashMap::new()),
         }
+    }
+}
+
+impl Default for ProxyState {
+    fn default() -> Self {
+        ProxyState::new(Arc::new(LocalThrottle::default()))
     }
 }
 

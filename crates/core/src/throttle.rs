@@ -1,8 +1,9 @@
 //! Waiting for a provider's rate limit instead of letting the provider answer 429.
 //!
 //! A throttle hands out send times per provider account so that no window of the limit's length
-//! ever holds more requests than the limit allows. This one lives in the process; instances that
-//! share a database will share one through it (the trait is the seam).
+//! ever holds more requests than the limit allows. [`LocalThrottle`] lives in the process (one
+//! instance, e.g. on SQLite); [`SharedThrottle`] keeps the grants in the database, so that every
+//! instance on one PostgreSQL database together stays within the provider's limit.
 
 use async_trait::async_trait;
 use std::collections::{HashMap, VecDeque};
@@ -39,6 +40,53 @@ fn margin(per: Duration) -> Duration {
     per / 50 + Duration::from_millis(20)
 }
 
+/// The span within which at most `limit.requests` sends are granted.
+fn window(limit: Limit) -> Duration {
+    limit.per + margin(limit.per)
+}
+
+/// The throttle of every instance on one database: grants are kept there
+/// ([`latchkey_store::Repository::reserve_slot`]). Should the database not answer, this process
+/// goes on throttling on its own rather than sending without a limit.
+pub struct SharedThrottle {
+    repo: std::sync::Arc<dyn latchkey_store::Repository>,
+    fallback: LocalThrottle,
+}
+
+impl SharedThrottle {
+    pub fn new(repo: std::sync::Arc<dyn latchkey_store::Repository>) -> SharedThrottle {
+        SharedThrottle {
+            repo,
+            fallback: LocalThrottle::default(),
+        }
+    }
+}
+
+#[async_trait]
+impl Throttle for SharedThrottle {
+    async fn reserve(
+        &self,
+        key: &str,
+        limit: Limit,
+        max_wait: Duration,
+    ) -> Result<Duration, Duration> {
+        match self
+            .repo
+            .reserve_slot(key, limit.requests.max(1), window(limit), max_wait)
+            .await
+        {
+            Ok(latchkey_store::Slot::Wait(wait)) => Ok(wait),
+            Ok(latchkey_store::Slot::Refused(after)) => Err(after),
+            Err(e) => {
+                tracing::warn!(
+                    "the shared rate-limit throttle is unavailable ({e}); throttling in this process alone"
+                );
+                self.fallback.reserve(key, limit, max_wait).await
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl Throttle for LocalThrottle {
     async fn reserve(
@@ -48,7 +96,7 @@ impl Throttle for LocalThrottle {
         max_wait: Duration,
     ) -> Result<Duration, Duration> {
         let now = Instant::now();
-        let window = limit.per + margin(limit.per);
+        let window = window(limit);
         let mut all = self.granted.lock().unwrap_or_else(|p| p.into_inner());
         let log = all.entry(key.to_owned()).or_default();
         while log.len() > limit.requests as usize && log.front().is_some_and(|t| *t + window <= now)

@@ -182,12 +182,42 @@ pub trait Repository: AuditRepository + ApiCredentialRepository + Send + Sync + 
     /// credential is still at the row's revision (a credential changed meanwhile is left as it
     /// is). Neither the revision nor `updated_at` changes. Returns how many were stored.
     async fn replace_envelopes(&self, rows: &[EnvelopeRow]) -> Result<u64>;
+    /// Whether this backend keeps a rate-limit throttle that every instance on the database
+    /// shares ([`Repository::reserve_slot`]); without one, each process throttles on its own.
+    fn shares_throttle(&self) -> bool {
+        false
+    }
+    /// The shared throttle: reserve a send time for `key` so that no span of `window` holds more
+    /// than `requests` grants, measured on the database's clock. [`Slot::Refused`] (nothing
+    /// reserved) when the time is further away than `max_wait`.
+    async fn reserve_slot(
+        &self,
+        key: &str,
+        requests: u32,
+        window: std::time::Duration,
+        max_wait: std::time::Duration,
+    ) -> Result<Slot> {
+        let _ = (key, requests, window, max_wait);
+        Err(StoreError::Database(format!(
+            "the {} backend keeps no shared throttle",
+            self.backend()
+        )))
+    }
     /// The changes committed to this database by any process, as they commit, for caches to
     /// drop what they hold (PostgreSQL: `LISTEN/NOTIFY`). `None` when the backend has no such
     /// feed: on SQLite, changes made by another process show when the short-lived caches expire.
     fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<Change>> {
         None
     }
+}
+
+/// A shared throttle's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    /// Send after waiting this long.
+    Wait(std::time::Duration),
+    /// The next free time is this far away, beyond the caller's budget; nothing was reserved.
+    Refused(std::time::Duration),
 }
 
 /// One credential's sealed secrets, as master-key rotation reads and writes them.

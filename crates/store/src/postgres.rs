@@ -5,7 +5,7 @@
 use crate::PostgresUrl;
 use crate::shared::{credential, credential_columns, db_error, missed_write, workspace};
 use crate::{
-    Change, CredentialFilter, CredentialRow, EnvelopeRow, Repository, Result, StoreError,
+    Change, CredentialFilter, CredentialRow, EnvelopeRow, Repository, Result, Slot, StoreError,
     WorkspaceRow,
 };
 use async_trait::async_trait;
@@ -150,6 +150,34 @@ fn scrub(text: &str, url: &PostgresUrl) -> String {
 impl Repository for PostgresStore {
     fn backend(&self) -> &'static str {
         "postgres"
+    }
+
+    fn shares_throttle(&self) -> bool {
+        true
+    }
+
+    async fn reserve_slot(
+        &self,
+        key: &str,
+        requests: u32,
+        window: Duration,
+        max_wait: Duration,
+    ) -> Result<Slot> {
+        let micros = |d: Duration| i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
+        let answer: i64 = sqlx::query_scalar("SELECT latchkey_reserve($1, $2, $3, $4)")
+            .bind(key)
+            .bind(i32::try_from(requests).unwrap_or(i32::MAX))
+            .bind(micros(window))
+            .bind(micros(max_wait))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_error)?;
+        let after = Duration::from_micros(answer.unsigned_abs());
+        Ok(if answer < 0 {
+            Slot::Refused(after)
+        } else {
+            Slot::Wait(after)
+        })
     }
 
     fn changes(&self) -> Option<broadcast::Receiver<Change>> {
