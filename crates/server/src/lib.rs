@@ -6,6 +6,7 @@ mod extract;
 mod metrics;
 mod openapi;
 mod proxy;
+mod web;
 
 pub use error::{ApiError, Problem};
 pub use metrics::Metrics;
@@ -37,6 +38,7 @@ pub struct AppState {
     pub lk: Latchkey,
     pub metrics: Arc<Metrics>,
     throttle: Arc<AuthThrottle>,
+    web: Arc<web::WebState>,
 }
 
 impl AppState {
@@ -45,11 +47,13 @@ impl AppState {
             lk,
             metrics: Arc::new(Metrics::new()),
             throttle: Arc::new(AuthThrottle::new(20, Duration::from_secs(120))),
+            web: Arc::new(web::WebState::default()),
         }
     }
 }
 
-/// The whole HTTP application: the REST API under `/v1` and the operations endpoints.
+/// The whole HTTP application: the REST API under `/v1`, the web page at `/` and the operations
+/// endpoints.
 pub fn build_router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let v1 = Router::new()
@@ -110,6 +114,7 @@ pub fn build_router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
+        .merge(web::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(

@@ -1,0 +1,101 @@
+// Latchkey's web page: a little plain JavaScript on top of server-rendered HTML. Every form works
+// by posting; this file opens the dialogs as modal ones (which keep the focus inside and close
+// with Escape), shows the chosen provider's fields, toggles secret fields, copies a one-time token,
+// and keeps a form from being submitted twice.
+"use strict";
+
+(function () {
+  function openDialog(dialog, opener) {
+    if (!dialog) return;
+    if (dialog.open) dialog.close();
+    dialog.returnFocusTo = opener || document.activeElement;
+    dialog.showModal();
+    var first = dialog.querySelector("[autofocus], [aria-invalid=true], input:not([type=hidden]):not([disabled]), select, textarea, button:not([data-close])");
+    if (first) first.focus();
+  }
+
+  function showProvider(select) {
+    var chosen = select.value;
+    var form = select.form;
+    form.querySelectorAll("fieldset[data-provider]").forEach(function (fs) {
+      var on = fs.getAttribute("data-provider") === chosen;
+      fs.hidden = !on;
+      fs.disabled = !on;
+    });
+  }
+
+  document.addEventListener("click", function (event) {
+    var target = event.target.closest("[data-open], [data-close], [data-toggle-secret], [data-copy]");
+    if (!target) return;
+    if (target.hasAttribute("data-open")) {
+      event.preventDefault();
+      openDialog(document.getElementById(target.getAttribute("data-open")), target);
+    } else if (target.hasAttribute("data-close")) {
+      event.preventDefault();
+      var dialog = target.closest("dialog");
+      if (dialog) dialog.close();
+    } else if (target.hasAttribute("data-toggle-secret")) {
+      var input = document.getElementById(target.getAttribute("data-toggle-secret"));
+      if (!input) return;
+      var show = input.type === "password";
+      input.type = show ? "text" : "password";
+      target.textContent = show ? "Hide" : "Show";
+      target.setAttribute("aria-pressed", show ? "true" : "false");
+    } else if (target.hasAttribute("data-copy")) {
+      var source = document.getElementById(target.getAttribute("data-copy"));
+      if (!source) return;
+      var done = function () {
+        target.textContent = "Copied";
+        var note = target.closest("dialog") && target.closest("dialog").querySelector("[data-copied]");
+        if (note) note.hidden = false;
+      };
+      source.select();
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(source.value).then(done, function () {
+          if (document.execCommand("copy")) done();
+        });
+      } else if (document.execCommand("copy")) {
+        done();
+      }
+    }
+  });
+
+  // A dialog closed (Escape, Cancel, Done) gives the focus back to what opened it.
+  document.addEventListener("close", function (event) {
+    var dialog = event.target;
+    if (dialog.returnFocusTo && dialog.returnFocusTo.focus) dialog.returnFocusTo.focus();
+  }, true);
+
+  document.addEventListener("change", function (event) {
+    var t = event.target;
+    if (t.matches("[data-provider-select]")) showProvider(t);
+    if (t.matches("[data-autosubmit]")) t.form.submit();
+  });
+
+  // One submission per form: a double click on Save sends one request. The buttons are disabled
+  // after the browser has read the form, so the clicked button's value still goes with it.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.hasAttribute("data-once")) return;
+    if (form.dataset.submitted === "yes") {
+      event.preventDefault();
+      return;
+    }
+    form.dataset.submitted = "yes";
+    form.setAttribute("aria-busy", "true");
+    setTimeout(function () {
+      form.querySelectorAll("button[type=submit]").forEach(function (b) { b.disabled = true; });
+    }, 0);
+  });
+
+  function start() {
+    document.querySelectorAll("[data-provider-select]").forEach(showProvider);
+    document.querySelectorAll("dialog[data-autoshow]").forEach(function (d) { openDialog(d, null); });
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+})();
