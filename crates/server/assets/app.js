@@ -10,8 +10,15 @@
     if (dialog.open) dialog.close();
     dialog.returnFocusTo = opener || document.activeElement;
     dialog.showModal();
-    var first = dialog.querySelector("[autofocus], [aria-invalid=true], input:not([type=hidden]):not([disabled]), select, textarea, button:not([data-close])");
-    if (first) first.focus();
+    // The focus goes to the first field in error, else the first field, else the first button.
+    var wanted = ["[aria-invalid=true]", "[autofocus]", "fieldset:not([disabled]) input, input:not([type=hidden]), select, textarea", "button:not([data-close])"];
+    for (var i = 0; i < wanted.length; i++) {
+      var first = dialog.querySelector(wanted[i]);
+      if (first && !first.closest("[hidden]")) {
+        first.focus();
+        break;
+      }
+    }
   }
 
   function showProvider(select) {

@@ -527,6 +527,128 @@ async fn no_page_holds_a_secret_and_a_rejection_keeps_the_typed_values() {
     }
 }
 
+#[tokio::test]
+async fn an_unreachable_provider_offers_save_without_verifying() {
+    let app = TestApp::spawn().await;
+    let web = Web::sign_in(&app, "default", &app.admin_token).await;
+    let pairs = demo_pairs(&app, "clari-copilot", "Clari main");
+    app.sandbox.set_forced_status(Some(503));
+    let (status, page) = web.post("/credentials", &as_refs(&pairs)).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert!(page.contains("could not be reached"), "{page}");
+    assert!(page.contains("Save without verifying"));
+    assert!(page.contains("value=\"Clari main\""));
+    assert_eq!(credential_count(&app).await, 0);
+
+    let mut skip = as_refs(&pairs);
+    skip.push(("verify", "skip"));
+    let (status, _) = web.post("/credentials", &skip).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    app.sandbox.set_forced_status(None);
+    let (_, home) = web.get("/").await;
+    assert!(home.contains("badge badge-unverified"), "{home}");
+
+    // Verify now turns it active.
+    let list = expect(app.admin(Method::GET, "/v1/credentials"), 200).await;
+    let id = list["items"][0]["id"].as_str().unwrap().to_owned();
+    let (status, page) = web.post(&format!("/credentials/{id}/verify"), &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("Verified: Clari Copilot accepted the credential."),
+        "{page}"
+    );
+    assert!(page.contains("badge badge-active"));
+}
+
+#[tokio::test]
+async fn the_credential_page_replaces_a_secret_verified_first_enables_and_deletes() {
+    let app = TestApp::spawn().await;
+    let created = app.create_demo("aircall", "Aircall prod").await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let web = Web::sign_in(&app, "default", &app.admin_token).await;
+    let page = |p: &str| format!("/credentials/{id}{p}");
+
+    // A rejected new secret: the reason beside it, the old one kept.
+    let (_, detail) = web.get(&page("")).await;
+    let revision = hidden(&detail, "revision");
+    let wrong = "lk-sandbox-aircall-1111111111111111";
+    let (status, body) = web
+        .post(
+            &page("/secrets"),
+            &[("revision", &revision), ("aircall.api_token", wrong)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body.contains("id=\"f-aircall-api_token-error\""), "{body}");
+    assert!(!body.contains(wrong));
+    let now = expect(
+        app.admin(Method::GET, &format!("/v1/credentials/{id}")),
+        200,
+    )
+    .await;
+    assert_eq!(now["status"], "active");
+    assert_eq!(now["revision"].to_string(), revision);
+
+    // The right one is saved.
+    let token = app.sandbox.demo().aircall_api_token.clone();
+    let (status, _) = web
+        .post(
+            &page("/secrets"),
+            &[("revision", &revision), ("aircall.api_token", &token)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, detail) = web.get(&page("?m=replaced")).await;
+    assert!(detail.contains("The new secret was verified and saved."));
+    assert!(!detail.contains(&token));
+
+    // Disable, enable, then delete behind a confirmation that names it.
+    let revision = hidden(&detail, "revision");
+    assert_eq!(
+        web.post(&page("/disable"), &[("revision", &revision)])
+            .await
+            .0,
+        StatusCode::SEE_OTHER
+    );
+    let (_, detail) = web.get(&page("")).await;
+    assert!(detail.contains("badge badge-disabled") && detail.contains(">Enable<"));
+    let revision = hidden(&detail, "revision");
+    assert_eq!(
+        web.post(&page("/enable"), &[("revision", &revision)])
+            .await
+            .0,
+        StatusCode::SEE_OTHER
+    );
+    let (_, detail) = web.get(&page("")).await;
+    assert!(detail.contains("Delete credential “Aircall prod”?"));
+    let revision = hidden(&detail, "revision");
+    let (status, _) = web.post(&page("/delete"), &[("revision", &revision)]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(credential_count(&app).await, 0);
+    assert_eq!(web.get(&page("")).await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_member_sees_the_api_credentials_pane_but_may_not_manage_it() {
+    let app = TestApp::spawn().await;
+    let made = expect(
+        app.admin(Method::POST, "/v1/api-credentials")
+            .json(&json!({ "name": "reader", "role": "member" })),
+        201,
+    )
+    .await;
+    let web = Web::sign_in(&app, "default", made["token"].as_str().unwrap()).await;
+    let (status, pane) = web.get("/api-credentials").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(pane.contains("reader"));
+    let (status, body) = web
+        .post("/api-credentials", &[("name", "sneaky"), ("role", "admin")])
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let list = expect(app.admin(Method::GET, "/v1/api-credentials"), 200).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 2);
+}
+
 // ----- browser tests -----
 
 /// Every page source a browser test saw, to search for secrets at the end.
