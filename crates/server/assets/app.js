@@ -67,6 +67,28 @@
     }
   });
 
+  // Tab and Shift+Tab go round inside an open dialog, never behind it.
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Tab") return;
+    var dialog = document.querySelector("dialog[open]");
+    if (!dialog) return;
+    var items = Array.prototype.filter.call(
+      dialog.querySelectorAll("a[href], button:not([disabled]), input:not([disabled]):not([type=hidden]), select:not([disabled]), textarea:not([disabled])"),
+      function (e) { return !e.closest("[hidden]"); }
+    );
+    if (items.length === 0) return;
+    var first = items[0];
+    var last = items[items.length - 1];
+    var inside = dialog.contains(document.activeElement);
+    if (event.shiftKey && (document.activeElement === first || !inside)) {
+      event.preventDefault();
+      last.focus();
+    } else if (!event.shiftKey && (document.activeElement === last || !inside)) {
+      event.preventDefault();
+      first.focus();
+    }
+  });
+
   // A dialog closed (Escape, Cancel, Done) gives the focus back to what opened it.
   document.addEventListener("close", function (event) {
     var dialog = event.target;

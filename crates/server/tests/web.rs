@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::browser::{Browser, ESCAPE};
+use common::browser::{Browser, ENTER, ESCAPE, SHIFT_TAB, TAB};
 use common::{TestApp, expect};
 use reqwest::{Method, StatusCode, header};
 use serde_json::json;
@@ -296,6 +296,28 @@ async fn every_wrong_sign_in_gets_the_same_generic_message() {
         );
         assert!(!page.contains(token) || token.is_empty() || token == "not a token");
     }
+}
+
+#[tokio::test]
+async fn repeated_wrong_sign_ins_are_throttled_like_the_api() {
+    let app = TestApp::spawn().await;
+    let mut last = StatusCode::OK;
+    let mut retry_after = None;
+    for _ in 0..21 {
+        let r = client()
+            .post(app.url("/sign-in"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(form(&[("workspace", "default"), ("token", "lkt_wrong")]))
+            .send()
+            .await
+            .unwrap();
+        last = r.status();
+        retry_after = r.headers().get(header::RETRY_AFTER).cloned();
+    }
+    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+    assert!(retry_after.is_some());
+    // The rightful token still signs in.
+    Web::sign_in(&app, "default", &app.admin_token).await;
 }
 
 #[tokio::test]
@@ -721,6 +743,43 @@ async fn browser_adds_a_credential_per_seed_provider_sees_a_rejection_renames_an
     browser_sign_in(&b, &app).await;
     sources.keep(&b, "empty").await;
 
+    // Keyboard only: Enter on the Add Credential tile opens the overlay with the focus inside,
+    // Tab and Shift+Tab stay inside, Escape closes it and the focus goes back to the tile.
+    b.run(
+        "document.getElementById('add-credential').focus(); return true;",
+        vec![],
+    )
+    .await;
+    b.press(ENTER).await;
+    b.wait_until(
+        "the overlay",
+        "return document.getElementById('add-dialog').open;",
+    )
+    .await;
+    for keys in [TAB; 9].into_iter().chain([SHIFT_TAB; 4]) {
+        b.press(keys).await;
+        let inside = b
+            .run(
+                "return document.getElementById('add-dialog').contains(document.activeElement);",
+                vec![],
+            )
+            .await;
+        assert_eq!(inside, json!(true), "the focus stays in the overlay");
+    }
+    b.press(ESCAPE).await;
+    b.wait_until(
+        "the overlay closed",
+        "return !document.getElementById('add-dialog').open;",
+    )
+    .await;
+    let back = b
+        .run(
+            "return document.activeElement && document.activeElement.id;",
+            vec![],
+        )
+        .await;
+    assert_eq!(back, json!("add-credential"));
+
     for (i, provider) in SEED_PROVIDERS.into_iter().enumerate() {
         let name = format!("{provider} demo");
         open_add_overlay(&b, provider).await;
@@ -947,6 +1006,20 @@ async fn browser_api_credentials_add_copy_use_regenerate_behind_the_warning_and_
     .await;
     expect(app.with_token(Method::GET, "/v1/credentials", &second), 401).await;
     sources.keep(&b, "disabled").await;
+
+    // The phone width: the table becomes one block per API credential, no sideways scrolling.
+    b.set_size(375, 800).await;
+    b.goto(&app.url("/api-credentials")).await;
+    b.find(switch).await;
+    let fits = b
+        .run(
+            "return document.documentElement.scrollWidth <= window.innerWidth + 1 && document.querySelector('.table-wrap').scrollWidth <= document.querySelector('.table-wrap').clientWidth + 1;",
+            vec![],
+        )
+        .await;
+    assert_eq!(fits, json!(true), "no horizontal scroll at 375 px");
+    b.screenshot("09-api-credentials-375px.png").await;
+    sources.keep(&b, "narrow").await;
 
     // No token in any page but its one-time display; no provider secret anywhere.
     let mut secrets = app.secrets();

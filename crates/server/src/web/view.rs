@@ -489,11 +489,11 @@ pub fn api_credentials(
                     @for a in items {
                         tr data-api-credential=(a.name) {
                             th scope="row" { (a.name) }
-                            td { code { (a.hint) } }
-                            td { (a.role.as_str()) }
-                            td { (when(Some(a.created_at))) }
-                            td { (when(a.last_used_at)) }
-                            td {
+                            td data-label="Token" { code { (a.hint) } }
+                            td data-label="Role" { (a.role.as_str()) }
+                            td data-label="Created" { (when(Some(a.created_at))) }
+                            td data-label="Last used" { (when(a.last_used_at)) }
+                            td data-label="Enabled" {
                                 form method="post" action={ "/api-credentials/" (a.id) @if a.enabled { "/disable" } @else { "/enable" } } data-once {
                                     (csrf_input(chrome.csrf))
                                     input type="hidden" name="revision" value=(a.revision);
@@ -504,10 +504,12 @@ pub fn api_credentials(
                                     }
                                 }
                             }
-                            td class="row-actions" {
-                                button type="button" data-open={ "edit-" (a.id) } data-edit=(a.name) { "Edit" }
-                                button type="button" data-open={ "refresh-" (a.id) } data-refresh=(a.name) { "Refresh" }
-                                button type="button" class="danger" data-open={ "delete-" (a.id) } data-delete=(a.name) { "Delete" }
+                            td {
+                                div class="row-actions" {
+                                    button type="button" data-open={ "edit-" (a.id) } data-edit=(a.name) { "Edit" }
+                                    button type="button" data-open={ "refresh-" (a.id) } data-refresh=(a.name) { "Refresh" }
+                                    button type="button" class="danger" data-open={ "delete-" (a.id) } data-delete=(a.name) { "Delete" }
+                                }
                             }
                         }
                     }

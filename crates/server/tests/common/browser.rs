@@ -27,8 +27,12 @@ pub struct Browser {
 #[derive(Debug, Clone)]
 pub struct Element(String);
 
-/// The Escape key, for `send_keys`.
+/// Keys, for `press`.
 pub const ESCAPE: &str = "\u{E00C}";
+pub const ENTER: &str = "\u{E007}";
+pub const TAB: &str = "\u{E004}";
+/// Shift down, Tab, Shift up.
+pub const SHIFT_TAB: &str = "\u{E008}\u{E004}\u{E008}";
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
