@@ -671,6 +671,71 @@ async fn a_member_sees_the_api_credentials_pane_but_may_not_manage_it() {
     assert_eq!(list["items"].as_array().unwrap().len(), 2);
 }
 
+/// Two instances over one database and master key: a session signed in on one works on the
+/// other, and disabling its API credential on the first ends it on the second within the
+/// authentication cache's few seconds.
+#[tokio::test]
+async fn a_session_works_on_every_instance_and_ends_on_all_of_them() {
+    let app = TestApp::spawn().await;
+    let mut settings = latchkey_core::Settings {
+        data_dir: app.dir.path().join("data"),
+        ..latchkey_core::Settings::default()
+    };
+    for id in latchkey_sandbox::PROVIDER_IDS {
+        settings
+            .provider_base_urls
+            .insert(id.to_owned(), app.sandbox.base_url(id).unwrap());
+    }
+    let (second, _) = latchkey_core::Latchkey::start(&settings).await.unwrap();
+    let other = latchkey_server::Application::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        latchkey_server::AppState::new(second),
+    )
+    .await
+    .unwrap();
+    let other_addr = other.local_addr().unwrap();
+    tokio::spawn(other.serve(std::future::pending()));
+
+    let made = expect(
+        app.admin(Method::POST, "/v1/api-credentials")
+            .json(&json!({ "name": "roaming" })),
+        201,
+    )
+    .await;
+    let id = made["api_credential"]["id"].as_str().unwrap().to_owned();
+    let mut web = Web::sign_in(&app, "default", made["token"].as_str().unwrap()).await;
+    web.base = format!("http://{other_addr}");
+    assert_eq!(
+        web.get("/").await.0,
+        StatusCode::OK,
+        "the other instance opens the session"
+    );
+    let pairs = demo_pairs(&app, "chorus", "Made on the other instance");
+    assert_eq!(
+        web.post("/credentials", &as_refs(&pairs)).await.0,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(credential_count(&app).await, 1);
+
+    expect(
+        app.admin(Method::POST, &format!("/v1/api-credentials/{id}/disable")),
+        200,
+    )
+    .await;
+    let started = std::time::Instant::now();
+    loop {
+        let (status, _) = web.get("/").await;
+        if status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(7),
+            "the session still works on the other instance"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
 // ----- browser tests -----
 
 /// Every page source a browser test saw, to search for secrets at the end.
