@@ -742,8 +742,20 @@ async fn a_session_works_on_every_instance_and_ends_on_all_of_them() {
 struct Sources(Vec<(String, String)>);
 
 impl Sources {
+    /// Keep the page's source; check on the way that every input is labelled and that the
+    /// console shows no error (a CSP violation would).
     async fn keep(&mut self, b: &Browser, label: &str) {
         self.0.push((label.to_owned(), b.source().await));
+        assert_eq!(
+            b.unlabelled_inputs().await,
+            Vec::<String>::new(),
+            "unlabelled inputs on {label}"
+        );
+        assert_eq!(
+            b.console_errors().await,
+            Vec::<String>::new(),
+            "console errors on {label}"
+        );
     }
 
     fn assert_free_of(&self, secrets: &[String], except: &[&str]) {
@@ -928,6 +940,7 @@ async fn browser_adds_a_credential_per_seed_provider_sees_a_rejection_renames_an
     b.wait_text(".notice-ok", "Changes saved.").await;
     b.click_css("#toggle-enabled").await;
     b.wait_text(".sub .badge", "disabled").await;
+    b.screenshot("10-credential-page.png").await;
     sources.keep(&b, "disabled").await;
     // Delete asks first, naming the credential; Cancel keeps it.
     b.click_css("#delete").await;
@@ -955,6 +968,14 @@ async fn browser_adds_a_credential_per_seed_provider_sees_a_rejection_renames_an
     b.goto(&app.url("/?status=disabled")).await;
     b.find(&tile("Aircall production")).await;
     assert!(b.try_find(&tile("chorus demo")).await.is_none());
+    // Search by name, filter by provider.
+    b.goto(&app.url("/?q=CCAI")).await;
+    b.find(&tile("ccai-platform demo")).await;
+    assert!(b.try_find(&tile("chorus demo")).await.is_none());
+    b.goto(&app.url("/?provider=chorus")).await;
+    b.find(&tile("chorus demo")).await;
+    assert!(b.try_find(&tile("ccai-platform demo")).await.is_none());
+    sources.keep(&b, "filtered").await;
     // The phone width.
     b.goto(&app.url("/")).await;
     b.set_size(375, 800).await;

@@ -31,6 +31,7 @@ use view::{AddForm, Chrome, Detail, Filters, Issued};
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 const APP_JS: &str = include_str!("../../assets/app.js");
 const APP_CSS: &str = include_str!("../../assets/app.css");
+const ICON: &str = include_str!("../../assets/icon.svg");
 
 /// The web page's own state: the one-time nonces of the Add New Credential form.
 #[derive(Default)]
@@ -101,6 +102,8 @@ pub fn router() -> Router<AppState> {
         )
         .route("/assets/app.js", get(app_js))
         .route("/assets/app.css", get(app_css))
+        .route("/assets/icon.svg", get(icon))
+        .route("/favicon.ico", get(icon))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CSP),
@@ -137,6 +140,17 @@ async fn app_css() -> Response {
             (header::CACHE_CONTROL, "no-cache"),
         ],
         APP_CSS,
+    )
+        .into_response()
+}
+
+async fn icon() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "max-age=86400"),
+        ],
+        ICON,
     )
         .into_response()
 }

@@ -101,6 +101,7 @@ impl Browser {
                 "capabilities": {
                     "alwaysMatch": {
                         "browserName": "chrome",
+                        "goog:loggingPrefs": { "browser": "ALL" },
                         "goog:chromeOptions": {
                             "binary": CHROMIUM,
                             "args": [
@@ -320,6 +321,42 @@ impl Browser {
         let path = screenshot_dir().join(name);
         std::fs::write(&path, png).unwrap();
         path
+    }
+
+    /// The browser console's errors since the last call (a Content-Security-Policy violation, a
+    /// script error, a resource that failed to load), less 4xx answers to the page itself.
+    pub async fn console_errors(&self) -> Vec<String> {
+        let entries = self.post("/se/log", json!({ "type": "browser" })).await;
+        entries
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["level"] == "SEVERE")
+            // A page answered with 4xx on purpose (a rejected form) is not a console error.
+            .filter(|e| {
+                !e["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("the server responded with a status of 4")
+            })
+            .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    /// Every visible input, select and textarea of the page that has no label.
+    pub async fn unlabelled_inputs(&self) -> Vec<String> {
+        let found = self
+            .run(
+                "return Array.prototype.filter.call(document.querySelectorAll('input:not([type=hidden]), select, textarea'), function (e) { return e.labels.length === 0 && !e.getAttribute('aria-label') && !e.getAttribute('aria-labelledby'); }).map(function (e) { return e.id || e.name; });",
+                vec![],
+            )
+            .await;
+        found
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|v| v.as_str().unwrap_or_default().to_owned())
+            .collect()
     }
 
     pub async fn set_size(&self, width: u32, height: u32) {
