@@ -1170,3 +1170,85 @@ fn api_error(e: &CoreError) -> String {
         sentence(e)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn cross_site_posts_are_refused() {
+        let host = ("host", "127.0.0.1:8080");
+        assert!(same_origin(&headers(&[host])), "no browser headers");
+        assert!(same_origin(&headers(&[
+            host,
+            ("sec-fetch-site", "same-origin")
+        ])));
+        assert!(same_origin(&headers(&[
+            host,
+            ("sec-fetch-site", "same-origin"),
+            ("origin", "null")
+        ])));
+        assert!(!same_origin(&headers(&[
+            host,
+            ("sec-fetch-site", "same-site")
+        ])));
+        assert!(!same_origin(&headers(&[
+            host,
+            ("sec-fetch-site", "cross-site")
+        ])));
+        assert!(same_origin(&headers(&[
+            host,
+            ("origin", "http://127.0.0.1:8080")
+        ])));
+        assert!(same_origin(&headers(&[
+            host,
+            ("origin", "https://127.0.0.1:8080")
+        ])));
+        assert!(!same_origin(&headers(&[
+            host,
+            ("origin", "http://evil.example")
+        ])));
+        assert!(!same_origin(&headers(&[
+            host,
+            ("origin", "http://127.0.0.1:8080.evil.example")
+        ])));
+        assert!(!same_origin(&headers(&[host, ("origin", "null")])));
+        assert!(
+            !same_origin(&headers(&[("origin", "http://127.0.0.1:8080")])),
+            "no Host"
+        );
+    }
+
+    #[test]
+    fn form_values_are_read_once_decoded() {
+        let form =
+            Form::parse(b"name=Aircall+%E2%80%93+prod&aircall.api_id=x&name=second&revision=3");
+        assert_eq!(form.get("name"), Some("Aircall – prod"));
+        assert_eq!(form.get("aircall.api_id"), Some("x"));
+        assert_eq!(form.revision(), Some(3));
+        assert_eq!(form.text("missing"), "");
+    }
+
+    #[test]
+    fn nonces_let_one_post_through() {
+        let web = WebState::default();
+        assert!(matches!(web.begin("n"), Begin::Fresh));
+        assert!(matches!(web.begin("n"), Begin::InFlight));
+        web.finish("n", Some("id"));
+        assert!(matches!(web.begin("n"), Begin::Done));
+        assert!(matches!(web.begin("m"), Begin::Fresh));
+        web.finish("m", None);
+        assert!(
+            matches!(web.begin("m"), Begin::Fresh),
+            "a failed post may be tried again"
+        );
+    }
+}

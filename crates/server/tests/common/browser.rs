@@ -77,7 +77,7 @@ impl Browser {
             let base = format!("http://127.0.0.1:{port}");
             let started = Instant::now();
             let mut ready = false;
-            while started.elapsed() < Duration::from_secs(20) {
+            while started.elapsed() < Duration::from_secs(30) {
                 if let Ok(r) = http.get(format!("{base}/status")).send().await
                     && let Ok(v) = r.json::<Value>().await
                     && v["value"]["ready"] == json!(true)
@@ -220,14 +220,14 @@ impl Browser {
         .and_then(|v| v[ELEMENT].as_str().map(|id| Element(id.to_owned())))
     }
 
-    /// The element, waiting up to 15 s for it to appear.
+    /// The element, waiting up to 30 s for it to appear (a loaded CI machine is slow).
     pub async fn find(&self, css: &str) -> Element {
         let started = Instant::now();
         loop {
             if let Some(e) = self.try_find(css).await {
                 return e;
             }
-            if started.elapsed() > Duration::from_secs(15) {
+            if started.elapsed() > Duration::from_secs(30) {
                 let source = self.source().await;
                 panic!(
                     "no element matches {css} at {}; page:\n{source}",
@@ -290,7 +290,7 @@ impl Browser {
             if self.run(script, vec![]).await == json!(true) {
                 return;
             }
-            if started.elapsed() > Duration::from_secs(20) {
+            if started.elapsed() > Duration::from_secs(30) {
                 let source = self.source().await;
                 panic!(
                     "timed out waiting for {what} at {}; page:\n{source}",
