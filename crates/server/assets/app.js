@@ -16,6 +16,9 @@
       var first = dialog.querySelector(wanted[i]);
       if (first && !first.closest("[hidden]")) {
         first.focus();
+        // A field in error: its message in view too.
+        var message = first.id && document.getElementById(first.id + "-error");
+        if (message) message.scrollIntoView({ block: "nearest" });
         break;
       }
     }

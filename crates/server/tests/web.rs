@@ -931,6 +931,39 @@ async fn browser_adds_a_credential_per_seed_provider_sees_a_rejection_renames_an
     .await;
     assert_eq!(credential_count(&app).await, 4);
 
+    // The provider cannot be reached: the overlay offers Save without verifying.
+    app.sandbox.set_forced_status(Some(503));
+    open_add_overlay(&b, "clari-copilot").await;
+    fill_demo(&b, &app, "clari-copilot", "Clari while offline").await;
+    b.click_css("#add-save").await;
+    b.find("#save-unverified").await;
+    b.wait_until(
+        "the overlay again",
+        "return document.getElementById('add-dialog').open;",
+    )
+    .await;
+    assert!(
+        b.text("#f-clari-copilot-api_password-error")
+            .await
+            .contains("could not be reached")
+    );
+    assert_eq!(
+        b.property("#add-name", "value").await,
+        json!("Clari while offline")
+    );
+    b.screenshot("11-provider-unreachable.png").await;
+    let password = app.sandbox.demo().clari_api_password.clone();
+    b.type_into("#f-clari-copilot-api_password", &password)
+        .await;
+    b.click_css("#save-unverified").await;
+    b.wait_text(
+        &format!("{} .badge", tile("Clari while offline")),
+        "unverified",
+    )
+    .await;
+    app.sandbox.set_forced_status(None);
+    assert_eq!(credential_count(&app).await, 5);
+
     // Rename and disable a credential from its page.
     b.click_css(&tile("aircall demo")).await;
     b.find("#edit-name").await;

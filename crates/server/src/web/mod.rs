@@ -660,6 +660,25 @@ fn place_error(
 ) {
     let message = sentence(e);
     match e {
+        // The same outcome as core's message, in the page's words: its button, not the CLI's flag.
+        // Said beside the first secret field, which must be typed again.
+        CoreError::ProviderUnreachable {
+            provider: name,
+            reason,
+        } => {
+            let key = provider
+                .fields
+                .iter()
+                .find(|f| f.secret)
+                .map(|f| f.key.clone())
+                .unwrap_or_default();
+            errors.insert(
+                key,
+                format!(
+                    "{name} could not be reached to verify the credential ({reason}). Nothing was saved. Try again later, or enter the secret again and pick Save without verifying: the credential is then marked unverified until a check succeeds."
+                ),
+            );
+        }
         CoreError::ProviderRejected { field_keys, .. } if !field_keys.is_empty() => {
             for key in field_keys {
                 errors.insert(key.clone(), message.clone());

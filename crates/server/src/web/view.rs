@@ -243,7 +243,13 @@ fn tile(c: &Credential) -> Markup {
     }
 }
 
-fn field_input(provider: &Provider, field: &Field, value: &str, error: Option<&str>) -> Markup {
+fn field_input(
+    provider: &Provider,
+    field: &Field,
+    value: &str,
+    error: Option<&str>,
+    focus: bool,
+) -> Markup {
     let id = format!("f-{}-{}", provider.id, field.key);
     let name = format!("{}.{}", provider.id, field.key);
     let help_id = format!("{id}-help");
@@ -259,7 +265,7 @@ fn field_input(provider: &Provider, field: &Field, value: &str, error: Option<&s
             @if field.secret {
                 div class="secret" {
                     input id=(id) name=(name) type="password" autocomplete="off" spellcheck="false"
-                        aria-describedby=(described) aria-invalid=[error.map(|_| "true")];
+                        aria-describedby=(described) aria-invalid=[error.map(|_| "true")] autofocus[focus];
                     (toggle(&id))
                 }
             } @else if !field.options.is_empty() {
@@ -270,8 +276,8 @@ fn field_input(provider: &Provider, field: &Field, value: &str, error: Option<&s
                 input id=(id) name=(name) value=(value) autocomplete="off" spellcheck="false"
                     aria-describedby=(described) aria-invalid=[error.map(|_| "true")];
             }
-            @if !field.help.is_empty() { p class="help" id=(help_id) { (field.help) } }
             @if let Some(e) = error { p class="error" id=(err_id) { (e) } }
+            @if !field.help.is_empty() { p class="help" id=(help_id) { (field.help) } }
         }
     }
 }
@@ -315,24 +321,23 @@ fn add_dialog(csrf: &str, catalog: &Catalog, add: &AddForm) -> Markup {
                     @let chosen = add.provider == p.id;
                     fieldset class="provider-fields" data-provider=(p.id) data-chosen[chosen] {
                         legend { (mark(&p.id, &p.name)) " " (p.name) " authentication" }
-                        @for f in &p.fields {
+                        @let first_secret = p.fields.iter().position(|f| f.secret);
+                        @for (i, f) in p.fields.iter().enumerate() {
                             @let value = if chosen { add.values.get(&f.key).map(String::as_str).unwrap_or("") } else { "" };
                             @let error = if chosen { add.errors.get(&f.key).map(String::as_str) } else { None };
-                            (field_input(p, f, value, error))
+                            @let focus = chosen && add.unreachable && first_secret == Some(i);
+                            (field_input(p, f, value, error, focus))
                         }
                         @if let Some(docs) = &p.docs_url {
                             p class="docs" { a href=(docs) target="_blank" rel="noopener noreferrer" { (p.name) " API documentation" } }
                         }
                     }
                 }
-                @if add.unreachable {
-                    div class="unreachable" {
-                        p { "Enter the secret again, then save it without verifying: it is marked unverified until a check succeeds." }
-                        button type="submit" name="verify" value="skip" id="save-unverified" { "Save without verifying" }
-                    }
-                }
                 div class="actions" {
                     button type="button" data-close { "Cancel" }
+                    @if add.unreachable {
+                        button type="submit" name="verify" value="skip" id="save-unverified" { "Save without verifying" }
+                    }
                     button type="submit" class="primary" id="add-save" { "Save" }
                 }
             }
@@ -429,7 +434,7 @@ pub fn credential(chrome: &Chrome<'_>, d: &Detail<'_>) -> Markup {
                             input type="hidden" name="revision" value=(rev);
                             @if let Some(e) = d.secret_errors.get("") { (notice("error", e)) }
                             @for f in p.fields.iter().filter(|f| f.secret) {
-                                (field_input(p, f, "", d.secret_errors.get(&f.key).map(String::as_str)))
+                                (field_input(p, f, "", d.secret_errors.get(&f.key).map(String::as_str), false))
                             }
                             div class="actions" { button type="submit" class="primary" id="replace-save" { "Verify and replace" } }
                         }

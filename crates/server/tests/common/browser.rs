@@ -324,7 +324,7 @@ impl Browser {
     }
 
     /// The browser console's errors since the last call (a Content-Security-Policy violation, a
-    /// script error, a resource that failed to load), less 4xx answers to the page itself.
+    /// script error, a resource that failed to load), less the page's own 4xx and 502 answers.
     pub async fn console_errors(&self) -> Vec<String> {
         let entries = self.post("/se/log", json!({ "type": "browser" })).await;
         entries
@@ -332,12 +332,12 @@ impl Browser {
             .into_iter()
             .flatten()
             .filter(|e| e["level"] == "SEVERE")
-            // A page answered with 4xx on purpose (a rejected form) is not a console error.
+            // A page answered with 4xx or 502 on purpose (a rejected form, a provider that
+            // cannot be reached) is not a console error.
             .filter(|e| {
-                !e["message"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .contains("the server responded with a status of 4")
+                let m = e["message"].as_str().unwrap_or_default();
+                !(m.contains("the server responded with a status of 4")
+                    || m.contains("the server responded with a status of 502"))
             })
             .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
             .collect()
