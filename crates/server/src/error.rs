@@ -80,7 +80,7 @@ fn title(status: StatusCode) -> &'static str {
 
 impl ApiError {
     /// The HTTP status of a core error (the web page answers with the same ones).
-    pub fn from_ref(e: &CoreError) -> StatusCode {
+    pub fn status_for(e: &CoreError) -> StatusCode {
         match (e, e.kind()) {
             (CoreError::StaleRevision, _) => StatusCode::PRECONDITION_FAILED,
             (CoreError::ProviderUnreachable { .. }, _) => StatusCode::BAD_GATEWAY,
@@ -103,7 +103,7 @@ impl ApiError {
 
 impl From<CoreError> for ApiError {
     fn from(e: CoreError) -> ApiError {
-        let status = ApiError::from_ref(&e);
+        let status = ApiError::status_for(&e);
         if status.is_server_error()
             && status != StatusCode::BAD_GATEWAY
             && status != StatusCode::SERVICE_UNAVAILABLE

@@ -83,6 +83,26 @@ impl WebState {
     }
 }
 
+/// A form post under way: if it ends without success (an error, or the request dropped), its
+/// nonce is forgotten so that the form can be sent again.
+struct Pending<'a> {
+    web: &'a WebState,
+    nonce: &'a str,
+}
+
+impl Pending<'_> {
+    fn succeeded(self, id: &str) {
+        self.web.finish(self.nonce, Some(id));
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        self.web.finish(self.nonce, None);
+    }
+}
+
 /// The page's routes, with their security headers.
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -204,7 +224,7 @@ fn sentence(e: &CoreError) -> String {
 }
 
 fn status_of(e: &CoreError) -> StatusCode {
-    crate::error::ApiError::from_ref(e)
+    crate::error::ApiError::status_for(e)
 }
 
 // ----- forms -----
@@ -601,6 +621,7 @@ async fn create_credential(State(state): State<AppState>, posted: Posted) -> Res
     };
 
     // A second post of the same form (a double click) waits for the first and shows its result.
+    let mut pending = None;
     if !nonce.is_empty() {
         let started = Instant::now();
         loop {
@@ -613,6 +634,10 @@ async fn create_credential(State(state): State<AppState>, posted: Posted) -> Res
                 Begin::InFlight => return see_other("/"),
             }
         }
+        pending = Some(Pending {
+            web: &state.web,
+            nonce: &nonce,
+        });
     }
     let new = NewCredential {
         provider: provider.id.clone(),
@@ -635,15 +660,13 @@ async fn create_credential(State(state): State<AppState>, posted: Posted) -> Res
     }
     match result {
         Ok(c) => {
-            if !nonce.is_empty() {
-                state.web.finish(&nonce, Some(&c.id));
+            if let Some(p) = pending.take() {
+                p.succeeded(&c.id);
             }
             see_other("/")
         }
         Err(e) => {
-            if !nonce.is_empty() {
-                state.web.finish(&nonce, None);
-            }
+            drop(pending);
             let status = status_of(&e);
             place_error(&e, provider, &mut add.errors);
             add.unreachable = matches!(e, CoreError::ProviderUnreachable { .. });
@@ -707,8 +730,11 @@ async fn show_credential(
     State(state): State<AppState>,
     Viewer(user): Viewer,
     Path(id): Path<String>,
-    Query(query): Query<DetailQuery>,
+    uri: axum::http::Uri,
 ) -> Response {
+    let query: DetailQuery = Query::try_from_uri(&uri)
+        .map(|Query(q)| q)
+        .unwrap_or_default();
     let message = match query.m.as_deref() {
         Some("saved") => Some(view::notice("ok", "Changes saved.")),
         Some("replaced") => Some(view::notice("ok", "The new secret was verified and saved.")),
