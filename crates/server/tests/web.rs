@@ -373,6 +373,19 @@ async fn forms_without_the_session_csrf_token_or_from_another_origin_are_refused
     let (status, _) = web.post("/credentials", &refs).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(credential_count(&app).await, 1);
+
+    // The page acts as the signed-in API credential: the audit log says who, from where.
+    let audit = expect(
+        app.admin(Method::GET, "/v1/audit?action=credential.create"),
+        200,
+    )
+    .await;
+    let event = &audit["items"][0];
+    assert_eq!(event["outcome"], "success");
+    assert_eq!(event["actor"]["name"], "admin");
+    assert_eq!(event["target"]["name"], "Aircall prod");
+    assert_eq!(event["client"], "127.0.0.1");
+    assert!(event["request_id"].is_string());
 }
 
 #[tokio::test]
