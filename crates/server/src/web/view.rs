@@ -115,13 +115,29 @@ fn toggle(id: &str) -> Markup {
 
 /// A provider's simple mark: its initials on a colour of its own.
 pub fn mark(provider_id: &str, provider_name: &str) -> Markup {
-    let initials: String = provider_name
-        .split(|c: char| c.is_whitespace() || c == '.' || c == '-')
+    // "Clari Copilot" → CC, "Google CCAI Platform" → CP, "Chorus.ai" → Ch, "Aircall" → Ai.
+    let words: Vec<&str> = provider_name
+        .split(|c: char| c.is_whitespace() || c == '-')
+        .map(|w| w.split('.').next().unwrap_or(""))
         .filter(|w| !w.is_empty() && !w.eq_ignore_ascii_case("google"))
-        .filter_map(|w| w.chars().next())
-        .take(2)
-        .collect::<String>()
-        .to_uppercase();
+        .collect();
+    let initials: String = match words.as_slice() {
+        [one] => {
+            let mut chars = one.chars();
+            chars
+                .next()
+                .into_iter()
+                .flat_map(char::to_uppercase)
+                .chain(chars.next().into_iter().flat_map(char::to_lowercase))
+                .collect()
+        }
+        many => many
+            .iter()
+            .filter_map(|w| w.chars().next())
+            .take(2)
+            .flat_map(char::to_uppercase)
+            .collect(),
+    };
     let hue = provider_id
         .bytes()
         .fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32))
@@ -622,4 +638,23 @@ pub fn problem(chrome: Option<&Chrome<'_>>, title: &str, text: &str) -> Markup {
             p { a href="/" { "Back to the credentials" } }
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provider_marks() {
+        for (name, want) in [
+            ("Clari Copilot", ">CC<"),
+            ("Google CCAI Platform", ">CP<"),
+            ("Chorus.ai", ">Ch<"),
+            ("Aircall", ">Ai<"),
+            ("Custom API", ">CA<"),
+        ] {
+            let html = mark("x", name).into_string();
+            assert!(html.contains(want), "{name}: {html}");
+        }
+    }
 }
