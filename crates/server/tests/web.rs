@@ -234,6 +234,24 @@ async fn sign_in_sets_a_sealed_http_only_strict_expiring_cookie_and_sign_out_cle
     assert!(page.contains("Add Credential") && page.contains("Add New Credential"));
     assert!(!page.contains(&app.admin_token));
 
+    // Without a session, a page sends to the sign-in form and a post is refused.
+    let r = client()
+        .get(app.url("/api-credentials"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()[header::LOCATION], "/");
+    let r = client()
+        .post(app.url("/credentials"))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(form(&[("provider", "chorus")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(credential_count(&app).await, 0);
+
     // A tampered cookie is no session.
     let mut tampered = web.cookie.clone();
     tampered.pop();
@@ -1077,6 +1095,7 @@ async fn browser_api_credentials_add_copy_use_regenerate_behind_the_warning_and_
             .contains("does not appear again")
     );
     b.click_css("#copy-token").await;
+    b.wait_text("#copy-token", "Copied").await;
     b.screenshot("05-one-time-token.png").await;
     sources.keep(&b, "token-1").await;
     b.click_css("#token-dialog button[data-close]").await;
