@@ -335,7 +335,7 @@ fn add_dialog(csrf: &str, catalog: &Catalog, add: &AddForm) -> Markup {
                 }
                 @for p in catalog.providers() {
                     @let chosen = add.provider == p.id;
-                    fieldset class="provider-fields" data-provider=(p.id) data-chosen[chosen] {
+                    fieldset class="provider-fields" data-provider=(p.id) {
                         legend { (mark(&p.id, &p.name)) " " (p.name) " authentication" }
                         @let first_secret = p.fields.iter().position(|f| f.secret);
                         @for (i, f) in p.fields.iter().enumerate() {
