@@ -848,6 +848,15 @@ async fn browser_adds_a_credential_per_seed_provider_sees_a_rejection_renames_an
     let app = TestApp::spawn().await;
     let b = Browser::start(1280, 900).await;
     let mut sources = Sources(Vec::new());
+    // A wrong token: one generic message, the workspace kept, the token field empty.
+    b.goto(&app.url("/")).await;
+    b.type_into("#token", "lkt_not_the_right_token").await;
+    b.click_css(".sign-in button[type=submit]").await;
+    b.wait_text(".notice-error", "Sign-in failed.").await;
+    assert_eq!(b.property("#workspace", "value").await, json!("default"));
+    assert_eq!(b.property("#token", "value").await, json!(""));
+    b.screenshot("00-sign-in-failed.png").await;
+    sources.keep(&b, "sign-in").await;
     browser_sign_in(&b, &app).await;
     sources.keep(&b, "empty").await;
 

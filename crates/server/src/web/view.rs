@@ -84,7 +84,7 @@ pub fn sign_in(workspace: &str, message: Option<&str>) -> Markup {
         html! {
             section class="sign-in" aria-labelledby="sign-in-title" {
                 h1 id="sign-in-title" { "Sign in" }
-                p { "Sign in with your workspace and an API credential token (" code { "latchkey serve" } " prints the admin's on first start)." }
+                p { "Sign in with your workspace and an API credential token. On its first start, " code { "latchkey serve" } " prints the admin's token." }
                 @if let Some(m) = message { (notice("error", m)) }
                 form method="post" action="/sign-in" {
                     div class="field" {
@@ -94,7 +94,7 @@ pub fn sign_in(workspace: &str, message: Option<&str>) -> Markup {
                     div class="field" {
                         label for="token" { "API credential token" }
                         div class="secret" {
-                            input id="token" name="token" type="password" autocomplete="current-password" required;
+                            input id="token" name="token" type="password" autocomplete="current-password" required autofocus;
                             (toggle("token"))
                         }
                     }
