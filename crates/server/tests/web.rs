@@ -767,6 +767,41 @@ async fn a_session_works_on_every_instance_and_ends_on_all_of_them() {
     }
 }
 
+#[tokio::test]
+async fn tiles_come_a_hundred_to_a_page() {
+    let app = TestApp::spawn().await;
+    for i in 0..101 {
+        let mut body = app.demo_body("chorus", &format!("Chorus {i:03}"));
+        body["description"] = json!("paged");
+        expect(
+            app.admin(Method::POST, "/v1/credentials?verify=false")
+                .json(&body),
+            201,
+        )
+        .await;
+    }
+    let web = Web::sign_in(&app, "default", &app.admin_token).await;
+    let (_, first) = web.get("/?provider=chorus").await;
+    assert_eq!(first.matches("class=\"tile status-").count(), 100);
+    assert!(first.contains("Chorus 000") && !first.contains("Chorus 100"));
+    let next = hidden_href(&first, "next-page");
+    assert!(
+        next.contains("provider=chorus") && next.contains("after="),
+        "{next}"
+    );
+    let (_, second) = web.get(&next).await;
+    assert_eq!(second.matches("class=\"tile status-").count(), 1);
+    assert!(second.contains("Chorus 100") && second.contains("First page"));
+    assert!(!second.contains("id=\"next-page\""));
+}
+
+/// The `href` of the link with this id.
+fn hidden_href(page: &str, id: &str) -> String {
+    let at = page.find(&format!("id=\"{id}\"")).expect("the link");
+    let start = page[..at].rfind("href=\"").unwrap() + "href=\"".len();
+    page[start..][..page[start..].find('"').unwrap()].replace("&amp;", "&")
+}
+
 // ----- browser tests -----
 
 /// Every page source a browser test saw, to search for secrets at the end.

@@ -14,7 +14,13 @@ struct HomeQuery {
     add: Option<String>,
     #[serde(default)]
     m: Option<String>,
+    /// The cursor: the last credential of the previous page.
+    #[serde(default)]
+    after: Option<String>,
 }
+
+/// Tiles per page.
+const TILES: u32 = 100;
 
 pub(super) async fn home(State(state): State<AppState>, parts: Parts) -> Response {
     let query: HomeQuery = Query::try_from_uri(&parts.uri)
@@ -53,41 +59,34 @@ async fn render_home(
     let catalog = state.lk.catalog();
     let provider = catalog.get(query.provider.trim()).map(|p| p.id.clone());
     let filter_status = Status::parse(query.status.trim()).ok();
-    let mut list = ListQuery {
+    let list = ListQuery {
         provider: provider.clone(),
         status: filter_status,
         name_contains: Some(query.q.trim().to_owned()).filter(|q| !q.is_empty()),
-        after: None,
-        limit: Some(latchkey_core::MAX_PAGE),
+        after: query.after.clone().filter(|a| !a.is_empty()),
+        limit: Some(TILES),
     };
-    let mut items: Vec<Credential> = Vec::new();
-    // The whole workspace, page by page (bounded).
-    for _ in 0..50 {
-        match state.lk.list_credentials(user.workspace(), &list).await {
-            Ok(page) => {
-                items.extend(page.items);
-                match page.next {
-                    Some(next) => list.after = Some(next),
-                    None => break,
-                }
-            }
-            Err(e) => {
-                return html(
-                    status_of(&e),
-                    view::problem(
-                        Some(&chrome(user, "credentials")),
-                        "Credentials",
-                        &sentence(&e),
-                    ),
-                );
-            }
+    let page = match state.lk.list_credentials(user.workspace(), &list).await {
+        Ok(page) => page,
+        Err(e) => {
+            return html(
+                status_of(&e),
+                view::problem(
+                    Some(&chrome(user, "credentials")),
+                    "Credentials",
+                    &sentence(&e),
+                ),
+            );
         }
-    }
+    };
     let filters = Filters {
         provider: provider.as_deref().unwrap_or(""),
         status: filter_status.map(Status::as_str).unwrap_or(""),
         q: query.q.trim(),
+        first_page: list.after.is_none(),
+        next: page.next.as_deref(),
     };
+    let items = page.items;
     html(
         status,
         view::credentials(

@@ -23,8 +23,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use latchkey_core::{
-    ApiCredential, CoreError, Credential, ErrorKind, ListQuery, NewCredential, Role, Status,
-    Verification, VerifyMode,
+    ApiCredential, CoreError, ErrorKind, ListQuery, NewCredential, Role, Status, Verification,
+    VerifyMode,
 };
 use latchkey_vault::Secret;
 use maud::Markup;

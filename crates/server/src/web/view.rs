@@ -155,6 +155,29 @@ pub struct Filters<'a> {
     pub provider: &'a str,
     pub status: &'a str,
     pub q: &'a str,
+    pub first_page: bool,
+    /// The cursor of the next page, when there is one.
+    pub next: Option<&'a str>,
+}
+
+impl Filters<'_> {
+    /// `/?…` with these filters, from `after` (or the first page).
+    fn link(&self, after: Option<&str>) -> String {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in [
+            ("provider", self.provider),
+            ("status", self.status),
+            ("q", self.q),
+        ] {
+            if !v.is_empty() {
+                q.append_pair(k, v);
+            }
+        }
+        if let Some(after) = after {
+            q.append_pair("after", after);
+        }
+        format!("/?{}", q.finish())
+    }
 }
 
 /// The Add New Credential form's state: what was typed (never a secret) and what went wrong.
@@ -223,9 +246,15 @@ pub fn credentials(
                 li { (tile(c)) }
             }
         }
+        @if filters.next.is_some() || !filters.first_page {
+            nav class="pages" aria-label="Pages of credentials" {
+                @if !filters.first_page { a href=(filters.link(None)) { "← First page" } }
+                @if let Some(next) = filters.next { a href=(filters.link(Some(next))) rel="next" id="next-page" { "Next page →" } }
+            }
+        }
         @if items.is_empty() {
             p class="empty" {
-                @if filters.provider.is_empty() && filters.status.is_empty() && filters.q.is_empty() {
+                @if filters.provider.is_empty() && filters.status.is_empty() && filters.q.is_empty() && filters.first_page {
                     "No credentials yet: pick the Add Credential tile to add the first one."
                 } @else {
                     "No credential matches these filters."
