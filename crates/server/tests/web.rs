@@ -802,6 +802,52 @@ fn hidden_href(page: &str, id: &str) -> String {
     page[start..][..page[start..].find('"').unwrap()].replace("&amp;", "&")
 }
 
+#[tokio::test]
+async fn regenerating_ones_own_token_keeps_the_session_on_the_new_token() {
+    let app = TestApp::spawn().await;
+    let list = expect(app.admin(Method::GET, "/v1/api-credentials"), 200).await;
+    let admin = list["items"][0].clone();
+    let id = admin["id"].as_str().unwrap();
+    let revision = admin["revision"].to_string();
+    let mut web = Web::sign_in(&app, "default", &app.admin_token).await;
+    let r = web
+        .post_raw(
+            &format!("/api-credentials/{id}/regenerate"),
+            &[("csrf", &web.csrf), ("revision", &revision)],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let renewed = r.headers()[header::SET_COOKIE].to_str().unwrap().to_owned();
+    let page = r.text().await.unwrap();
+    let token = hidden_value_by_id(&page, "one-time-token");
+    assert!(token.starts_with("lkt_") && token != app.admin_token);
+    expect(
+        app.with_token(Method::GET, "/v1/credentials", &app.admin_token),
+        401,
+    )
+    .await;
+
+    let old_cookie = std::mem::replace(
+        &mut web.cookie,
+        renewed.split(';').next().unwrap().to_owned(),
+    );
+    assert_eq!(web.get("/").await.0, StatusCode::OK, "the session goes on");
+    assert!(!renewed.contains(&token));
+    web.cookie = old_cookie;
+    assert_eq!(
+        web.get("/").await.0,
+        StatusCode::UNAUTHORIZED,
+        "the old cookie is done"
+    );
+}
+
+/// The `value` of the input with this id.
+fn hidden_value_by_id(page: &str, id: &str) -> String {
+    let at = page.find(&format!("id=\"{id}\"")).expect("the input");
+    let start = at + page[at..].find("value=\"").unwrap() + "value=\"".len();
+    page[start..][..page[start..].find('"').unwrap()].to_owned()
+}
+
 // ----- browser tests -----
 
 /// Every page source a browser test saw, to search for secrets at the end.
