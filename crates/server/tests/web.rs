@@ -1143,6 +1143,17 @@ async fn browser_adds_a_credential_per_seed_provider_sees_a_rejection_renames_an
     assert_eq!(overflow, json!(true), "no horizontal scroll at 375 px");
     b.screenshot("06-credential-tiles-375px.png").await;
     sources.keep(&b, "narrow").await;
+    // The overlay fits the phone too.
+    open_add_overlay(&b, "ccai-platform").await;
+    let fits = b
+        .run(
+            "var d = document.getElementById('add-dialog'); return d.getBoundingClientRect().right <= window.innerWidth && d.scrollWidth <= d.clientWidth + 1;",
+            vec![],
+        )
+        .await;
+    assert_eq!(fits, json!(true), "the overlay fits at 375 px");
+    b.screenshot("12-add-credential-overlay-375px.png").await;
+    b.press(ESCAPE).await;
 
     let mut secrets = app.secrets();
     secrets.push(app.admin_token.clone());
