@@ -332,7 +332,10 @@ pub(super) async fn credential_action(
     let lk = &state.lk;
     let ws = user.workspace().to_owned();
     let revision = form.revision();
-    let back = |m: &str| see_other(&format!("/credentials/{id}?m={m}"));
+    // The reference may be a name: encoded, it stays one path segment.
+    let encoded =
+        percent_encoding::utf8_percent_encode(&id, percent_encoding::NON_ALPHANUMERIC).to_string();
+    let back = |m: &str| see_other(&format!("/credentials/{encoded}?m={m}"));
     let outcome: Result<Response, CoreError> = match action.as_str() {
         "edit" => {
             let current = match lk.get_credential(&ws, &id).await {
