@@ -1,4 +1,5 @@
-//! `latchkey serve`: the REST API (and, with `--sandbox`, the simulated providers in-process).
+//! `latchkey serve`: the REST API and the web page (and, with `--sandbox`, the simulated providers
+//! in-process).
 
 use crate::config::{self, GlobalArgs};
 use anyhow::{Context, Result};
@@ -57,6 +58,7 @@ pub async fn run(g: &GlobalArgs, args: ServeArgs) -> Result<()> {
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = app.local_addr()?;
     println!("Latchkey is listening on http://{addr}");
+    println!("Web page: http://{addr}/ (sign in with a workspace and an API credential token)");
     if let Some((credential, token)) = admin {
         println!();
         println!(

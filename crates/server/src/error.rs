@@ -78,9 +78,10 @@ fn title(status: StatusCode) -> &'static str {
     status.canonical_reason().unwrap_or("Error")
 }
 
-impl From<CoreError> for ApiError {
-    fn from(e: CoreError) -> ApiError {
-        let status = match (&e, e.kind()) {
+impl ApiError {
+    /// The HTTP status of a core error (the web page answers with the same ones).
+    pub fn status_for(e: &CoreError) -> StatusCode {
+        match (e, e.kind()) {
             (CoreError::StaleRevision, _) => StatusCode::PRECONDITION_FAILED,
             (CoreError::ProviderUnreachable { .. }, _) => StatusCode::BAD_GATEWAY,
             (CoreError::UpstreamUnreachable { .. }, _) => StatusCode::BAD_GATEWAY,
@@ -96,7 +97,13 @@ impl From<CoreError> for ApiError {
             (_, ErrorKind::Unavailable) => StatusCode::SERVICE_UNAVAILABLE,
             (_, ErrorKind::Forbidden) => StatusCode::FORBIDDEN,
             (_, ErrorKind::Setup) | (_, ErrorKind::Internal) => StatusCode::INTERNAL_SERVER_ERROR,
-        };
+        }
+    }
+}
+
+impl From<CoreError> for ApiError {
+    fn from(e: CoreError) -> ApiError {
+        let status = ApiError::status_for(&e);
         if status.is_server_error()
             && status != StatusCode::BAD_GATEWAY
             && status != StatusCode::SERVICE_UNAVAILABLE

@@ -6,6 +6,7 @@ mod extract;
 mod metrics;
 mod openapi;
 mod proxy;
+mod web;
 
 pub use error::{ApiError, Problem};
 pub use metrics::Metrics;
@@ -38,6 +39,7 @@ pub struct AppState {
     pub lk: Arc<Latchkey>,
     pub metrics: Arc<Metrics>,
     throttle: Arc<AuthThrottle>,
+    web: Arc<web::WebState>,
 }
 
 impl AppState {
@@ -46,11 +48,13 @@ impl AppState {
             lk: Arc::new(lk),
             metrics: Arc::new(Metrics::new()),
             throttle: Arc::new(AuthThrottle::new(20, Duration::from_secs(120))),
+            web: Arc::new(web::WebState::default()),
         }
     }
 }
 
-/// The whole HTTP application: the REST API under `/v1` and the operations endpoints.
+/// The whole HTTP application: the REST API under `/v1`, the web page at `/` and the operations
+/// endpoints.
 pub fn build_router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let v1 = Router::new()
@@ -113,6 +117,7 @@ pub fn build_router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
+        .merge(web::router())
         .layer(request_timeout())
         .nest("/v1", v1)
         .fallback(not_found)

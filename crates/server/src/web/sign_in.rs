@@ -1,0 +1,90 @@
+//! Signing in (core's `authenticate`, the API's throttle) and out.
+
+use super::*;
+
+pub(super) async fn sign_in(State(state): State<AppState>, parts: Parts, body: Bytes) -> Response {
+    if !same_origin(&parts.headers) {
+        return forbidden_form();
+    }
+    let form = Form::parse(&body);
+    let workspace = form.text("workspace").trim().to_owned();
+    let token = Secret::new(form.text("token").trim());
+    let info = RequestInfo::from_parts(&parts);
+    let workspace_or_default = if workspace.is_empty() {
+        latchkey_core::DEFAULT_WORKSPACE.to_owned()
+    } else {
+        workspace.clone()
+    };
+    match state
+        .lk
+        .authenticate(Some(&workspace_or_default), token.expose())
+        .await
+    {
+        Ok(principal) => {
+            let session = Session::new(principal.workspace.clone(), token);
+            let Some(value) = session.seal(&state.lk.key_ring()) else {
+                return html(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    view::problem(
+                        None,
+                        "Error",
+                        "An internal error occurred; it has been logged.",
+                    ),
+                );
+            };
+            let mut r = see_other("/");
+            r.headers_mut().insert(
+                header::SET_COOKIE,
+                session.set_cookie(&value, session::is_https(&parts.headers)),
+            );
+            r
+        }
+        Err(latchkey_core::AuthFailure::Unavailable) => {
+            signed_out(NoSession::Unavailable, &parts.headers)
+        }
+        Err(failure) => {
+            tracing::info!(reason = failure.as_str(), "web sign-in failed");
+            state.metrics.auth_failure(failure.as_str());
+            state
+                .lk
+                .record_auth_failure(
+                    Some(&workspace_or_default),
+                    failure,
+                    info.request_id.clone(),
+                    info.client.map(|c| c.to_string()),
+                )
+                .await;
+            if let Some(client) = info.client
+                && let Some(wait) = state.throttle.failed(client)
+            {
+                let seconds = wait.as_secs().max(1);
+                let mut r = html(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    view::sign_in(
+                        &workspace,
+                        Some(&format!(
+                            "Too many failed sign-ins from this address; try again in {seconds} s."
+                        )),
+                    ),
+                );
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+                return r;
+            }
+            html(
+                StatusCode::UNAUTHORIZED,
+                view::sign_in(
+                    &workspace,
+                    Some("Sign-in failed. Check the workspace and the API credential token."),
+                ),
+            )
+        }
+    }
+}
+
+pub(super) async fn sign_out(posted: Posted) -> Response {
+    let mut r = see_other("/");
+    r.headers_mut()
+        .insert(header::SET_COOKIE, session::clear_cookie(posted.https));
+    r
+}

@@ -1,0 +1,1292 @@
+//! The web page: plain HTTP tests (headers, the session cookie, CSRF, sign-in messages, no secret
+//! in any page) and browser tests in headless Chromium against the real app on a real socket with
+//! the real sandbox providers.
+
+mod common;
+
+use latchkey_testdb::Backend;
+
+use common::browser::{Browser, ENTER, ESCAPE, SHIFT_TAB, TAB};
+use common::{TestApp, expect};
+use reqwest::{Method, StatusCode, header};
+use serde_json::json;
+
+// ----- plain HTTP helpers -----
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn form(pairs: &[(&str, &str)]) -> String {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        s.append_pair(k, v);
+    }
+    s.finish()
+}
+
+/// The value of the first `<input name=NAME value=…>` in a page.
+fn hidden(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in page"))
+        + marker.len();
+    page[start..][..page[start..].find('"').unwrap()].to_owned()
+}
+
+/// A signed-in browser-less session: the cookie and the page's CSRF token.
+struct Web {
+    client: reqwest::Client,
+    base: String,
+    cookie: String,
+    csrf: String,
+}
+
+impl Web {
+    async fn sign_in(app: &TestApp, workspace: &str, token: &str) -> Web {
+        let client = client();
+        let response = client
+            .post(app.url("/sign-in"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(form(&[("workspace", workspace), ("token", token)]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        let set = response.headers()[header::SET_COOKIE].to_str().unwrap();
+        let cookie = set.split(';').next().unwrap().to_owned();
+        let mut web = Web {
+            client,
+            base: format!("http://{}", app.addr),
+            cookie,
+            csrf: String::new(),
+        };
+        let (status, page) = web.get("/").await;
+        assert_eq!(status, StatusCode::OK);
+        web.csrf = hidden(&page, "csrf");
+        web
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, String) {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header(header::COOKIE, &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.text().await.unwrap())
+    }
+
+    async fn post_raw(&self, path: &str, pairs: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .header(header::COOKIE, &self.cookie)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(form(pairs))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Post with this session's CSRF token.
+    async fn post(&self, path: &str, pairs: &[(&str, &str)]) -> (StatusCode, String) {
+        let mut all = vec![("csrf", self.csrf.as_str())];
+        all.extend_from_slice(pairs);
+        let r = self.post_raw(path, &all).await;
+        (r.status(), r.text().await.unwrap())
+    }
+}
+
+/// The Add New Credential form's fields for the sandbox's demo values of `provider`.
+fn demo_pairs(app: &TestApp, provider: &str, name: &str) -> Vec<(String, String)> {
+    let mut pairs = vec![
+        ("provider".to_owned(), provider.to_owned()),
+        ("name".to_owned(), name.to_owned()),
+        ("description".to_owned(), "from the web page".to_owned()),
+    ];
+    for (key, value, _) in app.sandbox.demo().fields(provider) {
+        pairs.push((format!("{provider}.{key}"), value));
+    }
+    pairs
+}
+
+fn as_refs(pairs: &[(String, String)]) -> Vec<(&str, &str)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect()
+}
+
+async fn credential_count(app: &TestApp) -> usize {
+    let body = expect(app.admin(Method::GET, "/v1/credentials"), 200).await;
+    body["items"].as_array().unwrap().len()
+}
+
+const SEED_PROVIDERS: [&str; 4] = ["chorus", "aircall", "ccai-platform", "clari-copilot"];
+
+// ----- plain HTTP tests -----
+
+async fn pages_carry_security_headers_and_no_inline_script_or_style(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let r = client().get(app.url("/")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let h = r.headers().clone();
+    let csp = h[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(h[header::X_FRAME_OPTIONS], "DENY");
+    assert_eq!(h[header::REFERRER_POLICY], "no-referrer");
+    assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    assert_eq!(h[header::CACHE_CONTROL], "no-store");
+    assert!(
+        h[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let page = r.text().await.unwrap();
+    assert!(page.contains("Sign in"));
+    assert!(!page.contains("<script>"), "no inline script");
+    assert!(!page.contains(" style="), "no inline style");
+    assert!(
+        !page.contains("http://") && !page.contains("//cdn"),
+        "nothing from elsewhere"
+    );
+
+    for (path, kind) in [
+        ("/assets/app.js", "text/javascript"),
+        ("/assets/app.css", "text/css"),
+    ] {
+        let r = client().get(app.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(
+            r.headers()[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with(kind)
+        );
+        assert!(r.headers().contains_key(header::CONTENT_SECURITY_POLICY));
+    }
+    // The REST API is unchanged: no page headers there.
+    let r = app
+        .admin(Method::GET, "/v1/credentials")
+        .send()
+        .await
+        .unwrap();
+    assert!(!r.headers().contains_key(header::CONTENT_SECURITY_POLICY));
+}
+
+async fn sign_in_sets_a_sealed_http_only_strict_expiring_cookie_and_sign_out_clears_it(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let r = client()
+        .post(app.url("/sign-in"))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(form(&[
+            ("workspace", "default"),
+            ("token", &app.admin_token),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()[header::LOCATION], "/");
+    let cookie = r.headers()[header::SET_COOKIE].to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("latchkey_session="), "{cookie}");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=28800"] {
+        assert!(cookie.contains(attribute), "{attribute} in {cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "plain http: no Secure");
+    assert!(!cookie.contains(&app.admin_token), "the token is sealed");
+    assert!(
+        !cookie.contains(&app.admin_token[4..20]),
+        "the token is sealed"
+    );
+
+    // Behind a TLS-terminating proxy the cookie is Secure.
+    let r = client()
+        .post(app.url("/sign-in"))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header("x-forwarded-proto", "https")
+        .body(form(&[
+            ("workspace", "default"),
+            ("token", &app.admin_token),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.headers()[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .ends_with("; Secure")
+    );
+
+    let web = Web::sign_in(&app, "default", &app.admin_token).await;
+    let (status, page) = web.get("/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Add Credential") && page.contains("Add New Credential"));
+    assert!(!page.contains(&app.admin_token));
+
+    // Without a session, a page sends to the sign-in form and a post is refused.
+    let r = client()
+        .get(app.url("/api-credentials"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()[header::LOCATION], "/");
+    let r = client()
+        .post(app.url("/credentials"))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(form(&[("provider", "chorus")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(credential_count(&app).await, 0);
+
+    // A tampered cookie is no session.
+    let mut tampered = web.cookie.clone();
+    tampered.pop();
+    tampered.push(if web.cookie.ends_with('A') { 'B' } else { 'A' });
+    let r = client()
+        .get(app.url("/api-credentials"))
+        .header(header::COOKIE, tampered)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+
+    let r = web.post_raw("/sign-out", &[("csrf", &web.csrf)]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let cleared = r.headers()[header::SET_COOKIE].to_str().unwrap();
+    assert!(cleared.starts_with("latchkey_session=;") && cleared.contains("Max-Age=0"));
+}
+
+async fn every_wrong_sign_in_gets_the_same_generic_message(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    // A well-formed token that no longer exists.
+    let made = expect(
+        app.admin(Method::POST, "/v1/api-credentials")
+            .json(&json!({ "name": "gone" })),
+        201,
+    )
+    .await;
+    let gone = made["token"].as_str().unwrap().to_owned();
+    let id = made["api_credential"]["id"].as_str().unwrap().to_owned();
+    expect(
+        app.admin(Method::DELETE, &format!("/v1/api-credentials/{id}")),
+        204,
+    )
+    .await;
+    let mut typo = app.admin_token.clone();
+    let last = typo.pop().unwrap();
+    typo.push(if last == 'a' { 'b' } else { 'a' });
+
+    for (workspace, token) in [
+        ("default", "not a token"),
+        ("default", typo.as_str()),
+        ("default", gone.as_str()),
+        ("other", app.admin_token.as_str()),
+        ("", ""),
+    ] {
+        let r = client()
+            .post(app.url("/sign-in"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(form(&[("workspace", workspace), ("token", token)]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{workspace}");
+        assert!(!r.headers().contains_key(header::SET_COOKIE));
+        let page = r.text().await.unwrap();
+        assert!(
+            page.contains("Sign-in failed. Check the workspace and the API credential token."),
+            "{page}"
+        );
+        assert!(!page.contains(token) || token.is_empty() || token == "not a token");
+    }
+}
+
+async fn repeated_wrong_sign_ins_are_throttled_like_the_api(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut last = StatusCode::OK;
+    let mut retry_after = None;
+    for _ in 0..21 {
+        let r = client()
+            .post(app.url("/sign-in"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(form(&[("workspace", "default"), ("token", "lkt_wrong")]))
+            .send()
+            .await
+            .unwrap();
+        last = r.status();
+        retry_after = r.headers().get(header::RETRY_AFTER).cloned();
+    }
+    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+    assert!(retry_after.is_some());
+    // The rightful token still signs in.
+    Web::sign_in(&app, "default", &app.admin_token).await;
+}
+
+async fn forms_without_the_session_csrf_token_or_from_another_origin_are_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let web = Web::sign_in(&app, "default", &app.admin_token).await;
+    let pairs = demo_pairs(&app, "aircall", "Aircall prod");
+    let refs = as_refs(&pairs);
+
+    let r = web.post_raw("/credentials", &refs).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "no CSRF token");
+    let mut wrong = vec![("csrf", "forged")];
+    wrong.extend_from_slice(&refs);
+    let r = web.post_raw("/credentials", &wrong).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "a wrong CSRF token");
+
+    // The right token, but posted from another site.
+    let mut right = vec![("csrf", web.csrf.as_str())];
+    right.extend_from_slice(&refs);
+    let r = web
+        .client
+        .post(app.url("/credentials"))
+        .header(header::COOKIE, &web.cookie)
+        .header(header::ORIGIN, "http://evil.example")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(form(&right))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "another origin");
+    let r = web
+        .client
+        .post(app.url("/credentials"))
+        .header(header::COOKIE, &web.cookie)
+        .header("sec-fetch-site", "cross-site")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(form(&right))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "a cross-site fetch");
+    // Another session's token does not do either.
+    let other = Web::sign_in(&app, "default", &app.admin_token).await;
+    let mut foreign = vec![("csrf", other.csrf.as_str())];
+    foreign.extend_from_slice(&refs);
+    let r = web.post_raw("/credentials", &foreign).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "another session's token");
+    // Sign-out too needs it.
+    let r = web.post_raw("/sign-out", &[]).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(credential_count(&app).await, 0);
+
+    let (status, _) = web.post("/credentials", &refs).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(credential_count(&app).await, 1);
+
+    // The page acts as the signed-in API credential: the audit log says who, from where.
+    let audit = expect(
+        app.admin(Method::GET, "/v1/audit?action=credential.create"),
+        200,
+    )
+    .await;
+    let event = &audit["items"][0];
+    assert_eq!(event["outcome"], "success");
+    assert_eq!(event["actor"]["name"], "admin");
+    assert_eq!(event["target"]["name"], "Aircall prod");
+    assert_eq!(event["client"], "127.0.0.1");
+    assert!(event["request_id"].is_string());
+}
+
+async fn a_double_submitted_add_form_creates_one_credential(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let web = Web::sign_in(&app, "default", &app.admin_token).await;
+    let (_, page) = web.get("/").await;
+    let nonce = hidden(&page, "nonce");
+    let mut pairs = demo_pairs(&app, "chorus", "Chorus main");
+    pairs.push(("nonce".to_owned(), nonce));
+    let refs = as_refs(&pairs);
+    let (a, b) = tokio::join!(
+        web.post("/credentials", &refs),
+        web.post("/credentials", &refs)
+    );
+    assert_eq!(a.0, StatusCode::SEE_OTHER);
+    assert_eq!(b.0, StatusCode::SEE_OTHER);
+    assert_eq!(credential_count(&app).await, 1);
+    // A third click, later, shows the same result.
+    let (c, _) = web.post("/credentials", &refs).await;
+    assert_eq!(c, StatusCode::SEE_OTHER);
+    assert_eq!(credential_count(&app).await, 1);
+}
+
+async fn the_session_ends_when_its_api_credential_is_disabled_or_regenerated(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let made = expect(
+        app.admin(Method::POST, "/v1/api-credentials")
+            .json(&json!({ "name": "web user" })),
+        201,
+    )
+    .await;
+    let token = made["token"].as_str().unwrap().to_owned();
+    let id = made["api_credential"]["id"].as_str().unwrap().to_owned();
+
+    let web = Web::sign_in(&app, "default", &token).await;
+    assert_eq!(web.get("/").await.0, StatusCode::OK);
+    expect(
+        app.admin(Method::POST, &format!("/v1/api-credentials/{id}/disable")),
+        200,
+    )
+    .await;
+    let (status, page) = web.get("/").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(page.contains("Your session has ended"));
+    let (status, _) = web.post("/credentials", &[("provider", "chorus")]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    expect(
+        app.admin(Method::POST, &format!("/v1/api-credentials/{id}/enable")),
+        200,
+    )
+    .await;
+    let web = Web::sign_in(&app, "default", &token).await;
+    expect(
+        app.admin(
+            Method::POST,
+            &format!("/v1/api-credentials/{id}/regenerate"),
+        ),
+        200,
+    )
+    .await;
+    assert_eq!(
+        web.get("/api-credentials").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+async fn a_stale_edit_shows_a_message_instead_of_overwriting(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let created = app.create_demo("aircall", "Aircall prod").await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let web = Web::sign_in(&app, "default", &app.admin_token).await;
+    let (status, page) = web.get(&format!("/credentials/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    let revision = hidden(&page, "revision");
+
+    // Someone else renames it meanwhile.
+    expect(
+        app.admin(Method::PATCH, &format!("/v1/credentials/{id}"))
+            .json(&json!({ "name": "Renamed elsewhere" })),
+        200,
+    )
+    .await;
+    let (status, page) = web
+        .post(
+            &format!("/credentials/{id}/edit"),
+            &[
+                ("revision", &revision),
+                ("name", "Mine"),
+                ("description", "test"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED);
+    assert!(
+        page.contains("Someone else changed this credential"),
+        "{page}"
+    );
+    assert!(page.contains("Renamed elsewhere"));
+    let now = expect(
+        app.admin(Method::GET, &format!("/v1/credentials/{id}")),
+        200,
+    )
+    .await;
+    assert_eq!(now["name"], "Renamed elsewhere");
+
+    // The same for disable with the old revision.
+    let (status, _) = web
+        .post(
+            &format!("/credentials/{id}/disable"),
+            &[("revision", &revision)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED);
+}
+
+async fn no_page_holds_a_secret_and_a_rejection_keeps_the_typed_values(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let web = Web::sign_in(&app, "default", &app.admin_token).await;
+    let mut pages = Vec::new();
+    for provider in SEED_PROVIDERS {
+        let pairs = demo_pairs(&app, provider, &format!("{provider} from the web"));
+        let (status, page) = web.post("/credentials", &as_refs(&pairs)).await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{page}");
+    }
+    // A wrong secret: the provider's reason beside the field, the typed values kept, the secret not.
+    let wrong = "lk-sandbox-aircall-0000000000000000";
+    let demo = app.sandbox.demo().clone();
+    let (status, page) = web
+        .post(
+            "/credentials",
+            &[
+                ("provider", "aircall"),
+                ("name", "Aircall typo"),
+                ("description", "kept too"),
+                ("aircall.api_id", &demo.aircall_api_id),
+                ("aircall.api_token", wrong),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("id=\"f-aircall-api_token-error\""), "{page}");
+    assert!(page.contains("Aircall rejected"));
+    assert!(page.contains("value=\"Aircall typo\""));
+    assert!(page.contains("kept too"));
+    assert!(page.contains(&format!("value=\"{}\"", demo.aircall_api_id)));
+    assert!(!page.contains(wrong));
+    pages.push(page);
+
+    let (_, home) = web.get("/").await;
+    for provider in SEED_PROVIDERS {
+        assert!(home.contains(&format!("{provider} from the web")));
+    }
+    assert_eq!(home.matches("badge badge-active").count(), 4, "{home}");
+    pages.push(home);
+    let list = expect(app.admin(Method::GET, "/v1/credentials"), 200).await;
+    for c in list["items"].as_array().unwrap() {
+        let (status, page) = web
+            .get(&format!("/credentials/{}", c["id"].as_str().unwrap()))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        pages.push(page);
+    }
+    pages.push(web.get("/api-credentials").await.1);
+    for page in &pages {
+        for secret in app.secrets() {
+            assert!(!page.contains(&secret), "a secret in a page");
+        }
+        assert!(!page.contains(&app.admin_token), "the token in a page");
+    }
+}
+
+async fn an_unreachable_provider_offers_save_without_verifying(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let web = Web::sign_in(&app, "default", &app.admin_token).await;
+    let pairs = demo_pairs(&app, "clari-copilot", "Clari main");
+    app.sandbox.set_forced_status(Some(503));
+    let (status, page) = web.post("/credentials", &as_refs(&pairs)).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert!(page.contains("could not be reached"), "{page}");
+    assert!(page.contains("Save without verifying"));
+    assert!(page.contains("value=\"Clari main\""));
+    assert_eq!(credential_count(&app).await, 0);
+
+    let mut skip = as_refs(&pairs);
+    skip.push(("verify", "skip"));
+    let (status, _) = web.post("/credentials", &skip).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    app.sandbox.set_forced_status(None);
+    let (_, home) = web.get("/").await;
+    assert!(home.contains("badge badge-unverified"), "{home}");
+
+    // Verify now turns it active.
+    let list = expect(app.admin(Method::GET, "/v1/credentials"), 200).await;
+    let id = list["items"][0]["id"].as_str().unwrap().to_owned();
+    let (status, page) = web.post(&format!("/credentials/{id}/verify"), &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("Verified: Clari Copilot accepted the credential."),
+        "{page}"
+    );
+    assert!(page.contains("badge badge-active"));
+}
+
+async fn the_credential_page_replaces_a_secret_verified_first_enables_and_deletes(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let created = app.create_demo("aircall", "Aircall prod").await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let web = Web::sign_in(&app, "default", &app.admin_token).await;
+    let page = |p: &str| format!("/credentials/{id}{p}");
+
+    // A rejected new secret: the reason beside it, the old one kept.
+    let (_, detail) = web.get(&page("")).await;
+    let revision = hidden(&detail, "revision");
+    let wrong = "lk-sandbox-aircall-1111111111111111";
+    let (status, body) = web
+        .post(
+            &page("/secrets"),
+            &[("revision", &revision), ("aircall.api_token", wrong)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body.contains("id=\"f-aircall-api_token-error\""), "{body}");
+    assert!(!body.contains(wrong));
+    let now = expect(
+        app.admin(Method::GET, &format!("/v1/credentials/{id}")),
+        200,
+    )
+    .await;
+    assert_eq!(now["status"], "active");
+    assert_eq!(now["revision"].to_string(), revision);
+
+    // The right one is saved.
+    let token = app.sandbox.demo().aircall_api_token.clone();
+    let (status, _) = web
+        .post(
+            &page("/secrets"),
+            &[("revision", &revision), ("aircall.api_token", &token)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, detail) = web.get(&page("?m=replaced")).await;
+    assert!(detail.contains("The new secret was verified and saved."));
+    assert!(!detail.contains(&token));
+
+    // Disable, enable, then delete behind a confirmation that names it.
+    let revision = hidden(&detail, "revision");
+    assert_eq!(
+        web.post(&page("/disable"), &[("revision", &revision)])
+            .await
+            .0,
+        StatusCode::SEE_OTHER
+    );
+    let (_, detail) = web.get(&page("")).await;
+    assert!(detail.contains("badge badge-disabled") && detail.contains(">Enable<"));
+    let revision = hidden(&detail, "revision");
+    assert_eq!(
+        web.post(&page("/enable"), &[("revision", &revision)])
+            .await
+            .0,
+        StatusCode::SEE_OTHER
+    );
+    let (_, detail) = web.get(&page("")).await;
+    assert!(detail.contains("Delete credential “Aircall prod”?"));
+    let revision = hidden(&detail, "revision");
+    let (status, _) = web.post(&page("/delete"), &[("revision", &revision)]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(credential_count(&app).await, 0);
+    assert_eq!(web.get(&page("")).await.0, StatusCode::NOT_FOUND);
+}
+
+async fn a_member_sees_the_api_credentials_pane_but_may_not_manage_it(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let made = expect(
+        app.admin(Method::POST, "/v1/api-credentials")
+            .json(&json!({ "name": "reader", "role": "member" })),
+        201,
+    )
+    .await;
+    let web = Web::sign_in(&app, "default", made["token"].as_str().unwrap()).await;
+    let (status, pane) = web.get("/api-credentials").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(pane.contains("reader"));
+    let (status, body) = web
+        .post("/api-credentials", &[("name", "sneaky"), ("role", "admin")])
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let list = expect(app.admin(Method::GET, "/v1/api-credentials"), 200).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 2);
+}
+
+/// Two instances over one database and master key: a session signed in on one works on the
+/// other, and disabling its API credential on the first ends it on the second within the
+/// authentication cache's few seconds.
+async fn a_session_works_on_every_instance_and_ends_on_all_of_them(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut settings = latchkey_core::Settings {
+        data_dir: app.db.data_dir(),
+        database_url: app.db.database_url(),
+        ..latchkey_core::Settings::default()
+    };
+    for id in latchkey_sandbox::PROVIDER_IDS {
+        settings
+            .provider_base_urls
+            .insert(id.to_owned(), app.sandbox.base_url(id).unwrap());
+    }
+    let (second, _) = latchkey_core::Latchkey::start(&settings).await.unwrap();
+    let other = latchkey_server::Application::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        latchkey_server::AppState::new(second),
+    )
+    .await
+    .unwrap();
+    let other_addr = other.local_addr().unwrap();
+    tokio::spawn(other.serve(std::future::pending()));
+
+    let made = expect(
+        app.admin(Method::POST, "/v1/api-credentials")
+            .json(&json!({ "name": "roaming" })),
+        201,
+    )
+    .await;
+    let id = made["api_credential"]["id"].as_str().unwrap().to_owned();
+    let mut web = Web::sign_in(&app, "default", made["token"].as_str().unwrap()).await;
+    web.base = format!("http://{other_addr}");
+    assert_eq!(
+        web.get("/").await.0,
+        StatusCode::OK,
+        "the other instance opens the session"
+    );
+    let pairs = demo_pairs(&app, "chorus", "Made on the other instance");
+    assert_eq!(
+        web.post("/credentials", &as_refs(&pairs)).await.0,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(credential_count(&app).await, 1);
+
+    expect(
+        app.admin(Method::POST, &format!("/v1/api-credentials/{id}/disable")),
+        200,
+    )
+    .await;
+    let started = std::time::Instant::now();
+    loop {
+        let (status, _) = web.get("/").await;
+        if status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(7),
+            "the session still works on the other instance"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
+async fn tiles_come_a_hundred_to_a_page(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for i in 0..101 {
+        let mut body = app.demo_body("chorus", &format!("Chorus {i:03}"));
+        body["description"] = json!("paged");
+        expect(
+            app.admin(Method::POST, "/v1/credentials?verify=false")
+                .json(&body),
+            201,
+        )
+        .await;
+    }
+    let web = Web::sign_in(&app, "default", &app.admin_token).await;
+    let (_, first) = web.get("/?provider=chorus").await;
+    assert_eq!(first.matches("class=\"tile status-").count(), 100);
+    assert!(first.contains("Chorus 000") && !first.contains("Chorus 100"));
+    let next = hidden_href(&first, "next-page");
+    assert!(
+        next.contains("provider=chorus") && next.contains("after="),
+        "{next}"
+    );
+    let (_, second) = web.get(&next).await;
+    assert_eq!(second.matches("class=\"tile status-").count(), 1);
+    assert!(second.contains("Chorus 100") && second.contains("First page"));
+    assert!(!second.contains("id=\"next-page\""));
+}
+
+/// The `href` of the link with this id.
+fn hidden_href(page: &str, id: &str) -> String {
+    let at = page.find(&format!("id=\"{id}\"")).expect("the link");
+    let start = page[..at].rfind("href=\"").unwrap() + "href=\"".len();
+    page[start..][..page[start..].find('"').unwrap()].replace("&amp;", "&")
+}
+
+async fn regenerating_ones_own_token_keeps_the_session_on_the_new_token(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let list = expect(app.admin(Method::GET, "/v1/api-credentials"), 200).await;
+    let admin = list["items"][0].clone();
+    let id = admin["id"].as_str().unwrap();
+    let revision = admin["revision"].to_string();
+    let mut web = Web::sign_in(&app, "default", &app.admin_token).await;
+    let r = web
+        .post_raw(
+            &format!("/api-credentials/{id}/regenerate"),
+            &[("csrf", &web.csrf), ("revision", &revision)],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let renewed = r.headers()[header::SET_COOKIE].to_str().unwrap().to_owned();
+    let page = r.text().await.unwrap();
+    let token = hidden_value_by_id(&page, "one-time-token");
+    assert!(token.starts_with("lkt_") && token != app.admin_token);
+    expect(
+        app.with_token(Method::GET, "/v1/credentials", &app.admin_token),
+        401,
+    )
+    .await;
+
+    let old_cookie = std::mem::replace(
+        &mut web.cookie,
+        renewed.split(';').next().unwrap().to_owned(),
+    );
+    assert_eq!(web.get("/").await.0, StatusCode::OK, "the session goes on");
+    assert!(!renewed.contains(&token));
+    web.cookie = old_cookie;
+    assert_eq!(
+        web.get("/").await.0,
+        StatusCode::UNAUTHORIZED,
+        "the old cookie is done"
+    );
+}
+
+/// The `value` of the input with this id.
+fn hidden_value_by_id(page: &str, id: &str) -> String {
+    let at = page.find(&format!("id=\"{id}\"")).expect("the input");
+    let start = at + page[at..].find("value=\"").unwrap() + "value=\"".len();
+    page[start..][..page[start..].find('"').unwrap()].to_owned()
+}
+
+// ----- browser tests -----
+
+/// Every page source a browser test saw, to search for secrets at the end.
+struct Sources(Vec<(String, String)>);
+
+impl Sources {
+    /// Keep the page's source; check on the way that every input is labelled and that the
+    /// console shows no error (a CSP violation would).
+    async fn keep(&mut self, b: &Browser, label: &str) {
+        self.0.push((label.to_owned(), b.source().await));
+        assert_eq!(
+            b.unlabelled_inputs().await,
+            Vec::<String>::new(),
+            "unlabelled inputs on {label}"
+        );
+        assert_eq!(
+            b.console_errors().await,
+            Vec::<String>::new(),
+            "console errors on {label}"
+        );
+    }
+
+    fn assert_free_of(&self, secrets: &[String], except: &[&str]) {
+        for (label, source) in &self.0 {
+            if except.contains(&label.as_str()) {
+                continue;
+            }
+            for s in secrets {
+                assert!(
+                    !source.contains(s.as_str()),
+                    "a secret in the page source of {label}"
+                );
+            }
+        }
+    }
+}
+
+async fn browser_sign_in(b: &Browser, app: &TestApp) {
+    b.goto(&app.url("/")).await;
+    b.type_into("#workspace", "default").await;
+    b.type_into("#token", &app.admin_token).await;
+    b.click_css(".sign-in button[type=submit]").await;
+    b.find("#add-credential").await;
+}
+
+async fn open_add_overlay(b: &Browser, provider: &str) {
+    b.click_css("#add-credential").await;
+    b.wait_until(
+        "the overlay",
+        "return document.getElementById('add-dialog').open;",
+    )
+    .await;
+    b.click_css(&format!("#add-provider option[value='{provider}']"))
+        .await;
+    b.wait_until(
+        "the provider's fields",
+        &format!(
+            "return !document.querySelector(\"fieldset[data-provider='{provider}']\").hidden;"
+        ),
+    )
+    .await;
+}
+
+async fn fill_demo(b: &Browser, app: &TestApp, provider: &str, name: &str) {
+    b.type_into("#add-name", name).await;
+    b.type_into("#add-description", "Added in the browser test")
+        .await;
+    for (key, value, _) in app.sandbox.demo().fields(provider) {
+        b.type_into(&format!("#f-{provider}-{key}"), &value).await;
+    }
+}
+
+fn tile(name: &str) -> String {
+    format!("a.tile[data-credential='{name}']")
+}
+
+#[tokio::test]
+async fn browser_adds_a_credential_per_seed_provider_sees_a_rejection_renames_and_disables() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let b = Browser::start(1280, 900).await;
+    let mut sources = Sources(Vec::new());
+    // A wrong token: one generic message, the workspace kept, the token field empty.
+    b.goto(&app.url("/")).await;
+    b.type_into("#token", "lkt_not_the_right_token").await;
+    b.click_css(".sign-in button[type=submit]").await;
+    b.wait_text(".notice-error", "Sign-in failed.").await;
+    assert_eq!(b.property("#workspace", "value").await, json!("default"));
+    assert_eq!(b.property("#token", "value").await, json!(""));
+    b.screenshot("00-sign-in-failed.png").await;
+    sources.keep(&b, "sign-in").await;
+    browser_sign_in(&b, &app).await;
+    sources.keep(&b, "empty").await;
+
+    // Keyboard only: Enter on the Add Credential tile opens the overlay with the focus inside,
+    // Tab and Shift+Tab stay inside, Escape closes it and the focus goes back to the tile.
+    b.run(
+        "document.getElementById('add-credential').focus(); return true;",
+        vec![],
+    )
+    .await;
+    b.press(ENTER).await;
+    b.wait_until(
+        "the overlay",
+        "return document.getElementById('add-dialog').open;",
+    )
+    .await;
+    for keys in [TAB; 9].into_iter().chain([SHIFT_TAB; 4]) {
+        b.press(keys).await;
+        let inside = b
+            .run(
+                "return document.getElementById('add-dialog').contains(document.activeElement);",
+                vec![],
+            )
+            .await;
+        assert_eq!(inside, json!(true), "the focus stays in the overlay");
+    }
+    b.press(ESCAPE).await;
+    b.wait_until(
+        "the overlay closed",
+        "return !document.getElementById('add-dialog').open;",
+    )
+    .await;
+    let back = b
+        .run(
+            "return document.activeElement && document.activeElement.id;",
+            vec![],
+        )
+        .await;
+    assert_eq!(back, json!("add-credential"));
+
+    for (i, provider) in SEED_PROVIDERS.into_iter().enumerate() {
+        let name = format!("{provider} demo");
+        open_add_overlay(&b, provider).await;
+        fill_demo(&b, &app, provider, &name).await;
+        if i == 1 {
+            // Secrets are masked, and the toggle shows them.
+            assert_eq!(
+                b.property("#f-aircall-api_token", "type").await,
+                json!("password")
+            );
+            b.screenshot("02-add-credential-overlay.png").await;
+            b.click_css("button[data-toggle-secret='f-aircall-api_token']")
+                .await;
+            assert_eq!(
+                b.property("#f-aircall-api_token", "type").await,
+                json!("text")
+            );
+            b.click_css("button[data-toggle-secret='f-aircall-api_token']")
+                .await;
+            assert_eq!(
+                b.property("#f-aircall-api_token", "type").await,
+                json!("password")
+            );
+        }
+        // A double click on Save: one credential.
+        b.run(
+            "var s = document.getElementById('add-save'); s.click(); s.click(); return true;",
+            vec![],
+        )
+        .await;
+        b.find(&tile(&name)).await;
+        b.wait_text(&format!("{} .badge", tile(&name)), "active")
+            .await;
+        sources.keep(&b, &name).await;
+    }
+    assert_eq!(credential_count(&app).await, 4);
+
+    // A wrong secret: the provider's reason inline, the typed name still there.
+    open_add_overlay(&b, "chorus").await;
+    b.type_into("#add-name", "Chorus with a typo").await;
+    b.type_into(
+        "#f-chorus-api_token",
+        "lk-sandbox-chorus-00000000000000000000",
+    )
+    .await;
+    b.click_css("#add-save").await;
+    b.find("#f-chorus-api_token-error").await;
+    b.wait_until(
+        "the overlay again",
+        "return document.getElementById('add-dialog').open;",
+    )
+    .await;
+    assert!(
+        b.text("#f-chorus-api_token-error")
+            .await
+            .contains("rejected")
+    );
+    assert_eq!(
+        b.property("#add-name", "value").await,
+        json!("Chorus with a typo")
+    );
+    assert_eq!(b.property("#add-provider", "value").await, json!("chorus"));
+    assert_eq!(b.property("#f-chorus-api_token", "value").await, json!(""));
+    b.screenshot("03-rejection-inline.png").await;
+    sources.keep(&b, "rejection").await;
+    // Escape closes the overlay.
+    b.press(ESCAPE).await;
+    b.wait_until(
+        "the overlay closed",
+        "return !document.getElementById('add-dialog').open;",
+    )
+    .await;
+    assert_eq!(credential_count(&app).await, 4);
+
+    // The provider cannot be reached: the overlay offers Save without verifying.
+    app.sandbox.set_forced_status(Some(503));
+    open_add_overlay(&b, "clari-copilot").await;
+    fill_demo(&b, &app, "clari-copilot", "Clari while offline").await;
+    b.click_css("#add-save").await;
+    b.find("#save-unverified").await;
+    b.wait_until(
+        "the overlay again",
+        "return document.getElementById('add-dialog').open;",
+    )
+    .await;
+    assert!(
+        b.text("#f-clari-copilot-api_password-error")
+            .await
+            .contains("could not be reached")
+    );
+    assert_eq!(
+        b.property("#add-name", "value").await,
+        json!("Clari while offline")
+    );
+    b.screenshot("11-provider-unreachable.png").await;
+    let password = app.sandbox.demo().clari_api_password.clone();
+    b.type_into("#f-clari-copilot-api_password", &password)
+        .await;
+    b.click_css("#save-unverified").await;
+    b.wait_text(
+        &format!("{} .badge", tile("Clari while offline")),
+        "unverified",
+    )
+    .await;
+    app.sandbox.set_forced_status(None);
+    assert_eq!(credential_count(&app).await, 5);
+
+    // Rename and disable a credential from its page.
+    b.click_css(&tile("aircall demo")).await;
+    b.find("#edit-name").await;
+    b.type_into("#edit-name", "Aircall production").await;
+    b.click_css("#edit-save").await;
+    b.wait_text("#credential-title", "Aircall production").await;
+    b.wait_text(".notice-ok", "Changes saved.").await;
+    b.click_css("#toggle-enabled").await;
+    b.wait_text(".sub .badge", "disabled").await;
+    b.screenshot("10-credential-page.png").await;
+    sources.keep(&b, "disabled").await;
+    // Delete asks first, naming the credential; Cancel keeps it.
+    b.click_css("#delete").await;
+    b.wait_until(
+        "the delete dialog",
+        "return document.getElementById('delete-dialog').open;",
+    )
+    .await;
+    assert!(b.text("#delete-title").await.contains("Aircall production"));
+    b.press(ESCAPE).await;
+    b.wait_until(
+        "the dialog closed",
+        "return !document.getElementById('delete-dialog').open;",
+    )
+    .await;
+
+    b.goto(&app.url("/")).await;
+    b.wait_text(
+        &format!("{} .badge", tile("Aircall production")),
+        "disabled",
+    )
+    .await;
+    b.screenshot("01-credential-tiles.png").await;
+    // Filter by status.
+    b.goto(&app.url("/?status=disabled")).await;
+    b.find(&tile("Aircall production")).await;
+    assert!(b.try_find(&tile("chorus demo")).await.is_none());
+    // Search by name, filter by provider.
+    b.goto(&app.url("/?q=CCAI")).await;
+    b.find(&tile("ccai-platform demo")).await;
+    assert!(b.try_find(&tile("chorus demo")).await.is_none());
+    b.goto(&app.url("/?provider=chorus")).await;
+    b.find(&tile("chorus demo")).await;
+    assert!(b.try_find(&tile("ccai-platform demo")).await.is_none());
+    sources.keep(&b, "filtered").await;
+    // The phone width.
+    b.goto(&app.url("/")).await;
+    b.set_size(375, 800).await;
+    b.find(&tile("chorus demo")).await;
+    let overflow = b
+        .run(
+            "return document.documentElement.scrollWidth <= window.innerWidth + 1;",
+            vec![],
+        )
+        .await;
+    assert_eq!(overflow, json!(true), "no horizontal scroll at 375 px");
+    b.screenshot("06-credential-tiles-375px.png").await;
+    sources.keep(&b, "narrow").await;
+    // The overlay fits the phone too.
+    open_add_overlay(&b, "ccai-platform").await;
+    let fits = b
+        .run(
+            "var d = document.getElementById('add-dialog'); return d.getBoundingClientRect().right <= window.innerWidth && d.scrollWidth <= d.clientWidth + 1;",
+            vec![],
+        )
+        .await;
+    assert_eq!(fits, json!(true), "the overlay fits at 375 px");
+    b.screenshot("12-add-credential-overlay-375px.png").await;
+    b.press(ESCAPE).await;
+
+    let mut secrets = app.secrets();
+    secrets.push(app.admin_token.clone());
+    sources.assert_free_of(&secrets, &[]);
+}
+
+#[tokio::test]
+async fn browser_api_credentials_add_copy_use_regenerate_behind_the_warning_and_disable() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let b = Browser::start(1280, 900).await;
+    let mut sources = Sources(Vec::new());
+    browser_sign_in(&b, &app).await;
+    b.click_css("nav a[href='/api-credentials']").await;
+    b.find("#add-api-credential").await;
+
+    b.click_css("#add-api-credential").await;
+    b.wait_until(
+        "the add dialog",
+        "return document.getElementById('add-api-dialog').open;",
+    )
+    .await;
+    b.type_into("#add-api-name", "Nightly export").await;
+    b.click_css("#add-api-create").await;
+    b.find("#one-time-token").await;
+    b.wait_until(
+        "the token dialog",
+        "return document.getElementById('token-dialog').open;",
+    )
+    .await;
+    let first = b
+        .property("#one-time-token", "value")
+        .await
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(first.starts_with("lkt_"), "{first}");
+    assert!(
+        b.text("#token-dialog .warning")
+            .await
+            .contains("does not appear again")
+    );
+    b.click_css("#copy-token").await;
+    b.wait_text("#copy-token", "Copied").await;
+    b.screenshot("05-one-time-token.png").await;
+    sources.keep(&b, "token-1").await;
+    b.click_css("#token-dialog button[data-close]").await;
+
+    // The token works against the REST API.
+    expect(app.with_token(Method::GET, "/v1/credentials", &first), 200).await;
+
+    b.goto(&app.url("/api-credentials")).await;
+    b.find("tr[data-api-credential='Nightly export']").await;
+    b.screenshot("04-api-credentials-pane.png").await;
+    sources.keep(&b, "pane").await;
+
+    // Edit → rename.
+    b.click_css("button[data-edit='Nightly export']").await;
+    b.type_into("dialog[open] input[name=name]", "Nightly export job")
+        .await;
+    b.click_css("dialog[open] button[type=submit]").await;
+    b.find("tr[data-api-credential='Nightly export job']").await;
+    expect(app.with_token(Method::GET, "/v1/credentials", &first), 200).await;
+
+    // Refresh → Warning → Regenerate: a new token shown once, the old one refused.
+    b.click_css("button[data-refresh='Nightly export job']")
+        .await;
+    b.wait_until(
+        "the warning",
+        "return !!document.querySelector('dialog[open][role=alertdialog]');",
+    )
+    .await;
+    assert!(b.text("dialog[open] h2").await.contains("Warning"));
+    b.screenshot("07-regenerate-warning.png").await;
+    b.click_css("button[data-regenerate='Nightly export job']")
+        .await;
+    b.wait_until(
+        "the new token",
+        "var t = document.getElementById('one-time-token'); return !!t;",
+    )
+    .await;
+    let second = b
+        .property("#one-time-token", "value")
+        .await
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(first, second);
+    sources.keep(&b, "token-2").await;
+    expect(app.with_token(Method::GET, "/v1/credentials", &first), 401).await;
+    expect(app.with_token(Method::GET, "/v1/credentials", &second), 200).await;
+    b.press(ESCAPE).await;
+
+    // The switch disables it.
+    b.goto(&app.url("/api-credentials")).await;
+    let switch = "button[data-switch='Nightly export job']";
+    assert_eq!(b.property(switch, "ariaChecked").await, json!("true"));
+    b.click_css(switch).await;
+    b.wait_until(
+        "the switch off",
+        &format!("var s = document.querySelector(\"{switch}\"); return !!s && s.getAttribute('aria-checked') === 'false';"),
+    )
+    .await;
+    expect(app.with_token(Method::GET, "/v1/credentials", &second), 401).await;
+    sources.keep(&b, "disabled").await;
+
+    // The phone width: the table becomes one block per API credential, no sideways scrolling.
+    b.set_size(375, 800).await;
+    b.goto(&app.url("/api-credentials")).await;
+    b.find(switch).await;
+    let fits = b
+        .run(
+            "return document.documentElement.scrollWidth <= window.innerWidth + 1 && document.querySelector('.table-wrap').scrollWidth <= document.querySelector('.table-wrap').clientWidth + 1;",
+            vec![],
+        )
+        .await;
+    assert_eq!(fits, json!(true), "no horizontal scroll at 375 px");
+    b.screenshot("09-api-credentials-375px.png").await;
+    sources.keep(&b, "narrow").await;
+
+    // No token in any page but its one-time display; no provider secret anywhere.
+    let mut secrets = app.secrets();
+    secrets.push(app.admin_token.clone());
+    sources.assert_free_of(&secrets, &[]);
+    sources.assert_free_of(std::slice::from_ref(&first), &["token-1"]);
+    sources.assert_free_of(std::slice::from_ref(&second), &["token-2"]);
+}
+
+latchkey_testdb::backend_tests!(
+    pages_carry_security_headers_and_no_inline_script_or_style,
+    sign_in_sets_a_sealed_http_only_strict_expiring_cookie_and_sign_out_clears_it,
+    every_wrong_sign_in_gets_the_same_generic_message,
+    repeated_wrong_sign_ins_are_throttled_like_the_api,
+    forms_without_the_session_csrf_token_or_from_another_origin_are_refused,
+    a_double_submitted_add_form_creates_one_credential,
+    the_session_ends_when_its_api_credential_is_disabled_or_regenerated,
+    a_stale_edit_shows_a_message_instead_of_overwriting,
+    no_page_holds_a_secret_and_a_rejection_keeps_the_typed_values,
+    an_unreachable_provider_offers_save_without_verifying,
+    the_credential_page_replaces_a_secret_verified_first_enables_and_deletes,
+    a_member_sees_the_api_credentials_pane_but_may_not_manage_it,
+    a_session_works_on_every_instance_and_ends_on_all_of_them,
+    tiles_come_a_hundred_to_a_page,
+    regenerating_ones_own_token_keeps_the_session_on_the_new_token,
+);
