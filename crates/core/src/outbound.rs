@@ -11,7 +11,9 @@
 use latchkey_catalog::OutboundRequest;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use secrecy::ExposeSecret;
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -83,6 +85,14 @@ pub struct Outbound {
 
 impl Outbound {
     pub fn new(config: OutboundConfig) -> Result<Outbound, OutboundError> {
+        Outbound::with_lookup(config, Arc::new(SystemLookup))
+    }
+
+    /// The same clients, resolving names through `lookup` (the system resolver in `new`).
+    fn with_lookup(
+        config: OutboundConfig,
+        lookup: Arc<dyn Lookup>,
+    ) -> Result<Outbound, OutboundError> {
         let build = |allow_private: bool, streaming: bool| {
             let builder = reqwest::Client::builder()
                 .user_agent(USER_AGENT)
@@ -97,7 +107,10 @@ impl Outbound {
             builder
                 .redirect(reqwest::redirect::Policy::none())
                 .no_proxy()
-                .dns_resolver(Arc::new(GuardedResolver { allow_private }))
+                .dns_resolver(Arc::new(GuardedResolver {
+                    allow_private,
+                    lookup: lookup.clone(),
+                }))
                 .build()
                 .map_err(|e| OutboundError::Other(e.without_url().to_string()))
         };
@@ -272,33 +285,51 @@ impl std::fmt::Display for GuardRefusal {
 
 impl std::error::Error for GuardRefusal {}
 
-/// Resolves a name and keeps only the addresses the guard allows; the client connects to exactly
-/// these, so a second DNS answer (rebinding) cannot slip past the check.
+type LookupFuture = Pin<Box<dyn Future<Output = std::io::Result<Vec<SocketAddr>>> + Send>>;
+
+/// Where the guard gets a name's addresses: the system resolver, or a scripted one in tests.
+trait Lookup: Send + Sync {
+    fn lookup(&self, host: String) -> LookupFuture;
+}
+
+struct SystemLookup;
+
+impl Lookup for SystemLookup {
+    fn lookup(&self, host: String) -> LookupFuture {
+        Box::pin(async move { Ok(tokio::net::lookup_host((host.as_str(), 0)).await?.collect()) })
+    }
+}
+
+/// Resolves a name once per connection and checks every address of that answer; the client
+/// connects to exactly the addresses handed over here, so a second DNS answer (rebinding)
+/// cannot slip past the check. An answer holding any address that is not public is refused
+/// whole, even if it also holds a public one.
 struct GuardedResolver {
     allow_private: bool,
+    lookup: Arc<dyn Lookup>,
 }
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let trusted = self.allow_private;
         let host = name.as_str().to_owned();
+        let lookup = self.lookup.lookup(host.clone());
         Box::pin(async move {
-            let found: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let allowed: Vec<SocketAddr> = found
-                .iter()
-                .copied()
-                .filter(|a| trusted || is_global(a.ip()))
-                .collect();
-            if allowed.is_empty() {
-                let err: Box<dyn std::error::Error + Send + Sync> = Box::new(GuardRefusal(
-                    format!(
-                        "{host} resolves only to addresses that are not public (loopback, private, link-local or reserved)"
-                    ),
-                ));
-                return Err(err);
+            let found: Vec<SocketAddr> = lookup.await?;
+            let refused = |why: &str| {
+                let err: Box<dyn std::error::Error + Send + Sync> =
+                    Box::new(GuardRefusal(format!("{host} {why}")));
+                Err(err)
+            };
+            if found.is_empty() {
+                return refused("resolves to no address");
             }
-            let addrs: Addrs = Box::new(allowed.into_iter());
+            if !trusted && found.iter().any(|a| !is_global(a.ip())) {
+                return refused(
+                    "resolves to an address that is not public (loopback, private, link-local or reserved)",
+                );
+            }
+            let addrs: Addrs = Box::new(found.into_iter());
             Ok(addrs)
         })
     }
@@ -354,6 +385,172 @@ fn is_global_v6(ip: Ipv6Addr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::VecDeque;
+    use std::str::FromStr;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A resolver that gives each lookup the next scripted answer, and counts the lookups.
+    struct Scripted {
+        answers: Mutex<VecDeque<Vec<&'static str>>>,
+        lookups: AtomicUsize,
+    }
+
+    impl Scripted {
+        fn new(answers: &[&[&'static str]]) -> Arc<Scripted> {
+            Arc::new(Scripted {
+                answers: Mutex::new(answers.iter().map(|a| a.to_vec()).collect()),
+                lookups: AtomicUsize::new(0),
+            })
+        }
+    }
+
+    impl Lookup for Scripted {
+        fn lookup(&self, _host: String) -> LookupFuture {
+            self.lookups.fetch_add(1, Ordering::SeqCst);
+            let answer = self.answers.lock().unwrap().pop_front().unwrap_or_default();
+            let addrs = answer
+                .iter()
+                .map(|ip| SocketAddr::new(ip.parse().unwrap(), 0))
+                .collect();
+            Box::pin(async move { Ok(addrs) })
+        }
+    }
+
+    /// What the resolver hands the connector for one connection, or the guard's refusal.
+    async fn handed(resolver: &GuardedResolver, host: &str) -> Result<Vec<IpAddr>, String> {
+        match resolver.resolve(Name::from_str(host).unwrap()).await {
+            Ok(addrs) => Ok(addrs.map(|a| a.ip()).collect()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_connector_gets_the_checked_answer_and_a_rebound_one_is_refused() {
+        // The first answer is public, the second (a rebinding attack) is loopback.
+        let script = Scripted::new(&[&["93.184.216.34"], &["127.0.0.1"]]);
+        let resolver = GuardedResolver {
+            allow_private: false,
+            lookup: script.clone(),
+        };
+        let first = handed(&resolver, "api.example.com").await.unwrap();
+        assert_eq!(first, ["93.184.216.34".parse::<IpAddr>().unwrap()]);
+        assert_eq!(
+            script.lookups.load(Ordering::SeqCst),
+            1,
+            "the check and the connection share one lookup"
+        );
+        // The next connection resolves again, and the rebound answer is refused, not handed on.
+        let second = handed(&resolver, "api.example.com").await.unwrap_err();
+        assert!(second.contains("not public"), "{second}");
+        assert_eq!(script.lookups.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn an_answer_mixing_public_and_private_addresses_is_refused_whole() {
+        for mixed in [
+            &["93.184.216.34", "127.0.0.1"][..],
+            &["10.0.0.1", "93.184.216.34"],
+            &["2606:4700::1111", "::ffff:127.0.0.1"],
+            &["93.184.216.34", "169.254.169.254"],
+            &["2606:4700::1111", "fe80::1"],
+        ] {
+            let resolver = GuardedResolver {
+                allow_private: false,
+                lookup: Scripted::new(&[mixed]),
+            };
+            let err = handed(&resolver, "api.example.com").await.unwrap_err();
+            assert!(err.contains("not public"), "{mixed:?}: {err}");
+        }
+        let empty = GuardedResolver {
+            allow_private: false,
+            lookup: Scripted::new(&[&[]]),
+        };
+        assert!(handed(&empty, "api.example.com").await.is_err());
+        // A host the operator configured may resolve to private addresses: handed on as they are.
+        let trusted = GuardedResolver {
+            allow_private: true,
+            lookup: Scripted::new(&[&["127.0.0.1", "10.0.0.1"]]),
+        };
+        assert_eq!(handed(&trusted, "gateway.internal").await.unwrap().len(), 2);
+    }
+
+    /// A one-request-per-connection HTTP server that answers 200 and counts its requests.
+    async fn upstream(listener: tokio::net::TcpListener) -> Arc<AtomicUsize> {
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counter = hits.clone();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            while let Ok((mut socket, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let mut buf = [0u8; 4096];
+                let _ = socket.read(&mut buf).await;
+                let _ = socket
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                    )
+                    .await;
+            }
+        });
+        hits
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_client_connects_to_the_address_its_one_lookup_answered() {
+        // Two loopback listeners on one port: the first answer's and the second answer's.
+        let first = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = first.local_addr().unwrap().port();
+        let second = tokio::net::TcpListener::bind(("127.0.0.2", port))
+            .await
+            .unwrap();
+        let (first_hits, second_hits) = (upstream(first).await, upstream(second).await);
+        let script = Scripted::new(&[&["127.0.0.1"], &["127.0.0.2"]]);
+        let outbound = Outbound::with_lookup(OutboundConfig::default(), script.clone()).unwrap();
+
+        let mut catalog = latchkey_catalog::Catalog::builtin().unwrap();
+        catalog
+            .override_base_url("chorus", &format!("http://rebind.test:{port}"))
+            .unwrap();
+        let values: std::collections::BTreeMap<String, String> =
+            [("api_token".to_owned(), "tok".to_owned())].into();
+        let request = catalog
+            .get("chorus")
+            .unwrap()
+            .verification_request(&values)
+            .unwrap();
+        let answer = outbound.send(&request).await.unwrap();
+        assert_eq!(answer.status, 200);
+        assert_eq!(script.lookups.load(Ordering::SeqCst), 1, "one lookup");
+        assert_eq!(first_hits.load(Ordering::SeqCst), 1, "to its answer");
+        assert_eq!(
+            second_hits.load(Ordering::SeqCst),
+            0,
+            "never to a second one"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_strict_client_refuses_before_connecting() {
+        let catalog = latchkey_catalog::Catalog::builtin().unwrap();
+        let values: std::collections::BTreeMap<String, String> =
+            [("api_token".to_owned(), "tok".to_owned())].into();
+        let request = catalog
+            .get("chorus")
+            .unwrap()
+            .verification_request(&values)
+            .unwrap();
+        assert!(!request.trusted_host);
+        for answer in [&["127.0.0.1"][..], &["93.184.216.34", "10.1.2.3"]] {
+            let script = Scripted::new(&[answer]);
+            let outbound =
+                Outbound::with_lookup(OutboundConfig::default(), script.clone()).unwrap();
+            match outbound.send(&request).await {
+                Err(OutboundError::Refused(why)) => assert!(why.contains("not public"), "{why}"),
+                other => panic!("{answer:?}: expected a refusal, got {other:?}"),
+            }
+            assert_eq!(script.lookups.load(Ordering::SeqCst), 1);
+        }
+    }
 
     #[test]
     fn non_global_addresses_are_refused() {
