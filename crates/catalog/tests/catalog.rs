@@ -482,3 +482,125 @@ fn malformed_files_name_file_line_and_problem() {
         );
     }
 }
+
+/// Values for CCAI Platform with these host-forming fields.
+fn ccai(subdomain: &str, region: &str) -> BTreeMap<String, String> {
+    values(&[
+        ("subdomain", subdomain),
+        ("region", region),
+        ("api_token", "t0k"),
+    ])
+}
+
+#[test]
+fn a_host_forming_field_cannot_append_a_suffix_to_the_host() {
+    let mut catalog = Catalog::builtin().unwrap();
+    let suffixes = [
+        ("acme.evil", "uc1", "subdomain"),
+        ("acme%2eevil", "uc1", "subdomain"),
+        ("acme%2Eevil", "uc1", "subdomain"),
+        ("acme\u{3002}evil", "uc1", "subdomain"),
+        ("acme\u{ff0e}evil", "uc1", "subdomain"),
+        ("acme.uc1.ccaiplatform.com.evil.com", "uc1", "subdomain"),
+        ("acme", "uc1.ccaiplatform.com.evil", "region"),
+        ("acme", "uc1%2eevil", "region"),
+        ("acme", "uc1.evil.com/", "region"),
+        ("acme", "uc1:8443", "region"),
+        ("acme", "uc1@evil.com", "region"),
+    ];
+    for round in ["catalog", "override"] {
+        let ccai_provider = catalog.get("ccai-platform").unwrap();
+        for (subdomain, region, field) in suffixes {
+            let v = ccai(subdomain, region);
+            let pairs: Vec<(&str, &str)> =
+                v.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let err = ccai_provider.check_values(&pairs).unwrap_err();
+            assert_eq!(err.field(), field, "{round}: {subdomain} / {region}: {err}");
+            assert!(
+                !err.to_string().contains("evil"),
+                "the value is not repeated: {err}"
+            );
+            assert!(
+                matches!(
+                    ccai_provider.verification_request(&v),
+                    Err(RenderError::InvalidHostValue(ref f)) if f == field
+                ),
+                "{round}: {subdomain} / {region} renders"
+            );
+        }
+        catalog
+            .override_base_url(
+                "ccai-platform",
+                "https://{subdomain}.{region}.gateway.internal",
+            )
+            .unwrap();
+    }
+}
+
+#[test]
+fn the_request_host_is_the_templates_host_exactly() {
+    let catalog = Catalog::builtin().unwrap();
+    let ccai_provider = catalog.get("ccai-platform").unwrap();
+    let req = ccai_provider
+        .verification_request(&ccai("acme", "uc1"))
+        .unwrap();
+    assert_eq!(req.host(), "acme.uc1.ccaiplatform.com");
+
+    // An operator provider on a fixed host: no path makes `api.example.com.evil.com` (or any
+    // other host that merely starts with the template's) the target.
+    let fixed = GOOD.replace("https://api.acme.example", "https://api.example.com");
+    let catalog = Catalog::from_files(&[file(&fixed)]).unwrap();
+    let acme = catalog.get("acme").unwrap();
+    for path in [
+        ".evil.com/x",
+        "/.evil.com",
+        "%2eevil.com/x",
+        "@evil.com/x",
+        ":443@evil.com/x",
+        "//api.example.com.evil.com/x",
+        "https://api.example.com.evil.com/x",
+        "/x/../../api.example.com.evil.com",
+        "/x?next=https://api.example.com.evil.com",
+    ] {
+        match acme.render_request(&values(&[("token", "t")]), "GET", path) {
+            Err(_) => {}
+            Ok(req) => assert_eq!(req.host(), "api.example.com", "{path} -> {}", req.url()),
+        }
+    }
+    let base = url::Url::parse("https://api.example.com").unwrap();
+    assert!(join_path(&base, ".evil.com/x").is_err());
+    assert!(join_path(&base, "//api.example.com.evil.com/").is_err());
+}
+
+#[test]
+fn the_templated_ccai_override_renders_on_the_gateway_and_is_trusted() {
+    let mut catalog = Catalog::builtin().unwrap();
+    catalog
+        .override_base_url(
+            "ccai-platform",
+            "https://{subdomain}.{region}.gateway.internal",
+        )
+        .unwrap();
+    let ccai_provider = catalog.get("ccai-platform").unwrap();
+    assert!(ccai_provider.base_url_overridden());
+    let req = ccai_provider
+        .verification_request(&ccai("acme", "ue1"))
+        .unwrap();
+    assert_eq!(req.method, "GET");
+    assert_eq!(req.host(), "acme.ue1.gateway.internal");
+    assert_eq!(
+        req.url().as_str(),
+        "https://acme.ue1.gateway.internal/manager/api/v1/settings/organization"
+    );
+    assert!(req.trusted_host, "an operator-configured host is trusted");
+    assert_eq!(header(&req, "Authorization"), Some(basic("acme", "t0k")));
+    // Without the override the same values go to the provider's own host, untrusted.
+    let builtin = Catalog::builtin().unwrap();
+    let req = builtin
+        .get("ccai-platform")
+        .unwrap()
+        .verification_request(&ccai("acme", "ue1"))
+        .unwrap();
+    assert_eq!(req.host(), "acme.ue1.ccaiplatform.com");
+    assert!(!req.trusted_host);
+}
