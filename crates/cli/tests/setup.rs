@@ -5,6 +5,7 @@ mod common;
 
 use base64::Engine as _;
 use common::Env;
+use latchkey_testdb::Backend;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
@@ -27,9 +28,9 @@ async fn a_new_data_dir_gets_a_master_key_once() {
     env.assert_no_secret_in_output();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_missing_or_wrong_master_key_is_refused_saying_which() {
-    let env = Env::new().await;
+/// On PostgreSQL too: the database holds the data, the key file is in the data directory.
+async fn a_missing_or_wrong_master_key_is_refused_saying_which(backend: Backend) {
+    let env = Env::on(backend).await;
     env.add_demo("aircall", "Aircall").ok();
     let key_file = env.data_dir().join("master.key");
     let saved = env.dir().join("saved.key");
@@ -101,6 +102,49 @@ async fn a_missing_or_wrong_master_key_is_refused_saying_which() {
     let mut cmd = env.command(&["credentials", "show", "Aircall"]);
     cmd.env("LATCHKEY_MASTER_KEY", &key_line);
     env.run_command(cmd, "").ok().says("active");
+    env.assert_no_secret_in_output();
+}
+
+latchkey_testdb::backend_tests!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_missing_or_wrong_master_key_is_refused_saying_which,
+);
+
+/// `LATCHKEY_DATABASE_URL` alone (no `--database-url`) selects PostgreSQL: the credential is
+/// stored there and no SQLite file appears in the data directory; the flag wins over it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_url_in_the_environment_selects_postgresql() {
+    let env = Env::on(Backend::Postgres).await;
+    let (args, stdin) = env.demo_input("aircall");
+    let mut add = env.command_with_url_in_environment(&["credentials", "add", "aircall"]);
+    add.args(["--name", "Kept in PostgreSQL"]).args(&args);
+    env.run_command(add, &stdin).ok().says("active");
+
+    let in_data_dir: Vec<String> = std::fs::read_dir(env.data_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(in_data_dir, ["master.key"], "no SQLite database was made");
+    let dump = env.db.dump().await;
+    assert!(
+        String::from_utf8_lossy(&dump).contains("Kept in PostgreSQL"),
+        "the credential is in the PostgreSQL database"
+    );
+    let listed = env.run_command(
+        env.command_with_url_in_environment(&["credentials", "list", "--json"]),
+        "",
+    );
+    assert_eq!(listed.ok().json()["items"][0]["name"], "Kept in PostgreSQL");
+
+    // An unknown scheme in the environment is refused; the flag, when given, wins over it.
+    let mut refused = env.command_with_url_in_environment(&["credentials", "list"]);
+    refused.env("LATCHKEY_DATABASE_URL", "mysql://x");
+    env.run_command(refused, "")
+        .code(1)
+        .says("scheme `mysql` is not supported");
+    let mut flag = env.command(&["credentials", "show", "Kept in PostgreSQL"]);
+    flag.env("LATCHKEY_DATABASE_URL", "mysql://x");
+    env.run_command(flag, "").ok().says("active");
     env.assert_no_secret_in_output();
 }
 

@@ -123,6 +123,16 @@ impl Env {
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
+        self.command_with(args, false)
+    }
+
+    /// As `command`, but a PostgreSQL database is named in `LATCHKEY_DATABASE_URL` rather than
+    /// with `--database-url`.
+    pub fn command_with_url_in_environment(&self, args: &[&str]) -> Command {
+        self.command_with(args, true)
+    }
+
+    fn command_with(&self, args: &[&str], url_in_environment: bool) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_latchkey"));
         for (key, _) in std::env::vars() {
             if key.starts_with("LATCHKEY_") {
@@ -139,8 +149,14 @@ impl Env {
         for (k, v) in self.extra_env.lock().unwrap().iter() {
             cmd.env(k, v);
         }
-        if let Some(url) = self.db.database_url() {
-            cmd.arg("--database-url").arg(url);
+        match self.db.database_url() {
+            Some(url) if url_in_environment => {
+                cmd.env("LATCHKEY_DATABASE_URL", url);
+            }
+            Some(url) => {
+                cmd.arg("--database-url").arg(url);
+            }
+            None => {}
         }
         cmd.args(args);
         cmd
