@@ -1,8 +1,10 @@
 //! `latchkey serve --sandbox` as a process: first start prints the URL, the demo credentials and the
-//! one-time admin token; a full create → verify → regenerate cycle at the most verbose log level
-//! leaves no secret or token in any output; SIGTERM stops it cleanly; a restart prints no token.
+//! one-time admin token; a full create → verify → proxy → regenerate cycle at the most verbose log
+//! level leaves no secret, token, master key or database password in any output (on both
+//! backends); SIGTERM stops it cleanly; a restart prints no token.
 
 use base64::Engine as _;
+use latchkey_testdb::{Backend, TestDb};
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 
@@ -17,6 +19,17 @@ struct Server {
 
 fn start(data_dir: &std::path::Path) -> Server {
     start_with(data_dir, &[("LATCHKEY_LOG", "trace")])
+}
+
+/// At the most verbose log level, on the test database's backend (its data directory holds the
+/// key file either way).
+fn start_on(db: &TestDb) -> Server {
+    let mut env = vec![("LATCHKEY_LOG", "trace")];
+    let url = db.database_url();
+    if let Some(url) = &url {
+        env.push(("LATCHKEY_DATABASE_URL", url));
+    }
+    start_with(&db.data_dir(), &env)
 }
 
 fn start_with(data_dir: &std::path::Path, env: &[(&str, &str)]) -> Server {
@@ -91,10 +104,31 @@ fn stop(mut server: Server) -> (i32, String) {
     (status.code().unwrap_or(-1), stderr)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serve_with_sandbox_logs_no_secret_at_the_most_verbose_level() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(&dir.path().join("data"));
+/// A path under each seed provider that its sandbox answers 200 to, for a proxied GET.
+fn proxied_get_path(provider: &str) -> &'static str {
+    match provider {
+        "chorus" => "/api/v1/users/me",
+        "aircall" => "/v1/ping",
+        "ccai-platform" => "/manager/api/v1/agents?per=1",
+        "clari-copilot" => "/users",
+        other => panic!("no proxied path for {other}"),
+    }
+}
+
+/// The master key lines of a key file (comments and blank lines left out).
+fn key_lines(path: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
+}
+
+async fn serve_with_sandbox_logs_no_secret_at_the_most_verbose_level(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let server = start_on(&db);
     let admin = server
         .token
         .clone()
@@ -107,9 +141,15 @@ async fn serve_with_sandbox_logs_no_secret_at_the_most_verbose_level() {
     );
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let url = |p: &str| format!("{}{p}", server.url);
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
 
+    // Every secret, and the forms it could be sent in: Basic credentials pair it with the
+    // workspace (Latchkey's own tokens) or with the provider's other fields (e.g. Aircall's
+    // `api_id:api_token`).
     let mut secrets = vec![admin.clone()];
+    let mut pairs = Vec::new();
     let mut responses = Vec::new();
+    let mut ids = Vec::new();
     for (provider, fields) in &server.demo {
         let map: serde_json::Map<String, serde_json::Value> = fields
             .iter()
@@ -118,6 +158,9 @@ async fn serve_with_sandbox_logs_no_secret_at_the_most_verbose_level() {
         for (k, v) in fields {
             if ["api_token", "api_password"].contains(&k.as_str()) {
                 secrets.push(v.clone());
+                for (_, other) in fields.iter().filter(|(o, _)| o != k) {
+                    pairs.push(b64(&format!("{other}:{v}")));
+                }
             }
         }
         let response = client
@@ -129,7 +172,7 @@ async fn serve_with_sandbox_logs_no_secret_at_the_most_verbose_level() {
             .unwrap();
         assert_eq!(response.status(), 201);
         let created: serde_json::Value = response.json().await.unwrap();
-        let id = created["id"].as_str().unwrap();
+        let id = created["id"].as_str().unwrap().to_owned();
         let verified = client
             .post(url(&format!("/v1/credentials/{id}/verify")))
             .bearer_auth(&admin)
@@ -138,7 +181,68 @@ async fn serve_with_sandbox_logs_no_secret_at_the_most_verbose_level() {
             .unwrap();
         assert_eq!(verified.status(), 200);
         responses.push(verified.text().await.unwrap());
+        ids.push((provider.clone(), id));
     }
+
+    // Through the proxy: a GET to each provider, with its auth injected, and a POST with a body.
+    for (provider, _) in &ids {
+        let proxied = client
+            .get(url(&format!(
+                "/v1/proxy/{provider}{}",
+                proxied_get_path(provider)
+            )))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(proxied.status(), 200, "proxied GET to {provider}");
+        responses.push(format!("{:?}", proxied.headers()));
+        responses.push(proxied.text().await.unwrap());
+    }
+    let posted = client
+        .post(url("/v1/proxy/chorus/v3/engagements"))
+        .basic_auth("default", Some(&admin))
+        .json(&serde_json::json!({"engagement": "from the proxy test"}))
+        .send()
+        .await
+        .unwrap();
+    let status = posted.status();
+    assert!(
+        status.is_client_error() && status != 401,
+        "the sandbox answers the proxied POST itself (it has no POST route): {status}"
+    );
+    responses.push(format!("{:?}", posted.headers()));
+    responses.push(posted.text().await.unwrap());
+
+    // A credential's secret replaced, then proxied with (the sandbox refuses the new value).
+    let replaced = "lk-replaced-chorus-token-5e1f0a9c7d";
+    secrets.push(replaced.to_owned());
+    let chorus = &ids.iter().find(|(p, _)| p == "chorus").unwrap().1;
+    let put = client
+        .put(url(&format!(
+            "/v1/credentials/{chorus}/secrets?verify=false"
+        )))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"fields": {"api_token": replaced}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    responses.push(put.text().await.unwrap());
+    let proxied = client
+        .get(url("/v1/proxy/chorus/api/v1/users/me"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        proxied.status(),
+        401,
+        "the provider refuses the replaced secret"
+    );
+    responses.push(proxied.text().await.unwrap());
+
+    // An API credential issued, then regenerated.
     let issued: serde_json::Value = client
         .post(url("/v1/api-credentials"))
         .bearer_auth(&admin)
@@ -183,6 +287,14 @@ async fn serve_with_sandbox_logs_no_secret_at_the_most_verbose_level() {
             .status(),
         200
     );
+    let proxied = client
+        .get(url("/v1/proxy/aircall/v1/ping"))
+        .basic_auth("default", Some(&new_etl))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(proxied.status(), 200, "the regenerated token proxies");
+    responses.push(proxied.text().await.unwrap());
     for path in ["/v1/credentials", "/v1/audit?limit=200", "/metrics"] {
         responses.push(
             client
@@ -201,15 +313,55 @@ async fn serve_with_sandbox_logs_no_secret_at_the_most_verbose_level() {
     let (code, stderr) = stop(server);
     assert_eq!(code, 0, "{stderr}");
     assert!(
-        stderr.contains("TRACE") || stderr.contains("DEBUG"),
-        "the log is verbose"
+        stderr.contains("TRACE"),
+        "the log is at the most verbose level"
+    );
+    assert!(
+        stderr.contains("/v1/proxy/"),
+        "the log speaks of the proxied requests"
     );
     assert!(stderr.contains("Latchkey stopped"));
-    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+
+    // The master key (as written in the key file, and its bytes in hex) and the database
+    // password are secrets that appear nowhere, not even on stdout.
+    let mut hidden = Vec::new();
+    for line in key_lines(&db.data_dir().join("master.key")) {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&line)
+            .expect("a key line is base64");
+        hidden.push(bytes.iter().map(|b| format!("{b:02x}")).collect());
+        hidden.push(line);
+    }
+    assert!(!hidden.is_empty(), "the key file holds a key");
+    if let Some(password) = db
+        .database_url()
+        .and_then(|u| url::Url::parse(&u).ok()?.password().map(str::to_owned))
+    {
+        hidden.push(password);
+    }
+    for secret in &hidden {
+        assert!(
+            !stderr.contains(secret.as_str()),
+            "the log holds a key or password"
+        );
+        assert!(
+            !stdout.contains(secret.as_str()),
+            "stdout holds a key or password"
+        );
+        for r in &responses {
+            assert!(
+                !r.contains(secret.as_str()),
+                "a response holds a key or password"
+            );
+        }
+    }
+
     for secret in &secrets {
+        let hex: String = secret.bytes().map(|b| format!("{b:02x}")).collect();
         for form in [
             secret.clone(),
             b64(secret),
+            hex,
             b64(&format!("default:{secret}")),
         ] {
             assert!(!stderr.contains(&form), "the log holds a secret");
@@ -218,18 +370,35 @@ async fn serve_with_sandbox_logs_no_secret_at_the_most_verbose_level() {
             }
         }
         // stdout shows the sandbox's demo values and the admin token once, never an issued token.
-        if *secret == etl || *secret == new_etl {
+        if *secret == etl || *secret == new_etl || secret == replaced {
             assert!(!stdout.contains(secret.as_str()));
+        }
+    }
+    for pair in &pairs {
+        assert!(
+            !stderr.contains(pair.as_str()),
+            "the log holds an Authorization value"
+        );
+        for r in &responses {
+            assert!(
+                !r.contains(pair.as_str()),
+                "a response holds an Authorization value"
+            );
         }
     }
     assert_eq!(stdout.matches(admin.as_str()).count(), 1);
 
     // A restart on the same data prints no token.
-    let again = start(&dir.path().join("data"));
+    let again = start_on(&db);
     assert!(again.token.is_none());
     let (code, _) = stop(again);
     assert_eq!(code, 0);
 }
+
+latchkey_testdb::backend_tests!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    serve_with_sandbox_logs_no_secret_at_the_most_verbose_level,
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_carry_the_request_id_on_every_request_line() {
