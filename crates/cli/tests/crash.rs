@@ -1,5 +1,7 @@
 //! Crash safety: a burst of credential creates against `latchkey serve`, the server SIGKILLed in
 //! the middle of it, restarted on the same data — and every create that was answered 201 is there.
+//! And PostgreSQL going away under a running `latchkey serve`: requests answer 503 meanwhile and
+//! succeed again once it is back, with no restart of Latchkey.
 
 mod common;
 
@@ -12,12 +14,15 @@ use std::sync::{Arc, Mutex};
 /// Start `latchkey serve` on the test's data; returns the process, its URL and (first start only)
 /// the printed admin token.
 fn serve(env: &Env) -> (Child, String, Option<String>) {
-    let mut child = env
-        .command(&["serve", "--listen", "127.0.0.1:0"])
-        .env("LATCHKEY_LOG", "warn")
+    let mut command = env.command(&["serve", "--listen", "127.0.0.1:0"]);
+    command.env("LATCHKEY_LOG", "warn").stderr(Stdio::null());
+    serve_with(command)
+}
+
+fn serve_with(mut command: std::process::Command) -> (Child, String, Option<String>) {
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let stdout = BufReader::new(child.stdout.take().unwrap());
@@ -128,3 +133,102 @@ latchkey_testdb::backend_tests!(
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     every_create_answered_201_survives_a_sigkill_mid_burst,
 );
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_outage_under_serve_answers_503_and_passes_without_a_restart() {
+    let env = Env::on(Backend::Postgres).await;
+    let gate = env.db.gate().await;
+    let log = env.dir().join("serve.log");
+    let mut command = env.command_with_url_in_environment(&["serve", "--listen", "127.0.0.1:0"]);
+    command
+        .env("LATCHKEY_DATABASE_URL", env.db.database_url_through(&gate))
+        .stderr(std::fs::File::create(&log).unwrap());
+    let (mut server, url, token) = serve_with(command);
+    let token = token.expect("a new database gets an admin token");
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let create = |name: &str| {
+        client
+            .post(format!("{url}/v1/credentials?verify=false"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({
+                "provider": "chorus", "name": name, "fields": {"api_token": env.demo().chorus_token}
+            }))
+            .send()
+    };
+    assert_eq!(create("Before").await.unwrap().status(), 201);
+
+    gate.close();
+    let mut answers = Vec::new();
+    for path in ["/v1/credentials", "/v1/credentials/Before", "/readyz"] {
+        let started = std::time::Instant::now();
+        let response = client
+            .get(format!("{url}{path}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 503, "{path}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        answers.push(response.text().await.unwrap());
+    }
+    let refused = create("During").await.unwrap();
+    assert_eq!(refused.status(), 503);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["code"], "store_unavailable", "{body}");
+    answers.push(body.to_string());
+    let healthz = client.get(format!("{url}/healthz")).send().await.unwrap();
+    assert_eq!(healthz.status(), 200, "the process is up");
+
+    gate.open();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let response = client
+            .get(format!("{url}/v1/credentials/Before"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        if response.status() == 200 {
+            break;
+        }
+        assert_eq!(response.status(), 503);
+        assert!(std::time::Instant::now() < deadline, "never recovered");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(create("After").await.unwrap().status(), 201);
+    let list: serde_json::Value = client
+        .get(format!("{url}/v1/credentials"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "{list}");
+    assert!(
+        names.contains(&"Before") && names.contains(&"After"),
+        "{list}"
+    );
+    assert!(
+        server.try_wait().unwrap().is_none(),
+        "Latchkey was not restarted"
+    );
+    server.kill().unwrap();
+    server.wait().unwrap();
+
+    // Neither the answers nor the log give the database's password or a secret away.
+    let logged = std::fs::read_to_string(&log).unwrap();
+    for secret in env.secrets().iter().chain([&token]) {
+        assert!(!logged.contains(secret.as_str()), "the log holds a secret");
+        for answer in &answers {
+            assert!(!answer.contains(secret.as_str()), "{answer}");
+        }
+    }
+}
