@@ -696,14 +696,16 @@ async fn a_member_sees_the_api_credentials_pane_but_may_not_manage_it(backend: B
     assert_eq!(list["items"].as_array().unwrap().len(), 2);
 }
 
-/// Two instances over one database and master key: a session signed in on one works on the
-/// other, and disabling its API credential on the first ends it on the second within the
-/// authentication cache's few seconds.
-async fn a_session_works_on_every_instance_and_ends_on_all_of_them(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+/// Another instance over the app's database and master key (and, if given, with the operator's
+/// provider files in `providers_dir`): its address.
+async fn second_instance(
+    app: &TestApp,
+    providers_dir: Option<std::path::PathBuf>,
+) -> std::net::SocketAddr {
     let mut settings = latchkey_core::Settings {
         data_dir: app.db.data_dir(),
         database_url: app.db.database_url(),
+        providers_dir,
         ..latchkey_core::Settings::default()
     };
     for id in latchkey_sandbox::PROVIDER_IDS {
@@ -718,8 +720,17 @@ async fn a_session_works_on_every_instance_and_ends_on_all_of_them(backend: Back
     )
     .await
     .unwrap();
-    let other_addr = other.local_addr().unwrap();
+    let addr = other.local_addr().unwrap();
     tokio::spawn(other.serve(std::future::pending()));
+    addr
+}
+
+/// Two instances over one database and master key: a session signed in on one works on the
+/// other; signing out on the first ends it on the second at once; disabling its API credential
+/// on the first ends a session on the second within the authentication cache's few seconds.
+async fn a_session_works_on_every_instance_and_ends_on_all_of_them(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let other_addr = second_instance(&app, None).await;
 
     let made = expect(
         app.admin(Method::POST, "/v1/api-credentials")
@@ -728,7 +739,8 @@ async fn a_session_works_on_every_instance_and_ends_on_all_of_them(backend: Back
     )
     .await;
     let id = made["api_credential"]["id"].as_str().unwrap().to_owned();
-    let mut web = Web::sign_in(&app, "default", made["token"].as_str().unwrap()).await;
+    let token = made["token"].as_str().unwrap().to_owned();
+    let mut web = Web::sign_in(&app, "default", &token).await;
     web.base = format!("http://{other_addr}");
     assert_eq!(
         web.get("/").await.0,
@@ -741,6 +753,16 @@ async fn a_session_works_on_every_instance_and_ends_on_all_of_them(backend: Back
         StatusCode::SEE_OTHER
     );
     assert_eq!(credential_count(&app).await, 1);
+
+    // Signed out on the first instance, its cookie is refused by the second at once.
+    let mut leaving = Web::sign_in(&app, "default", &token).await;
+    let (status, _) = leaving.post("/sign-out", &[]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    leaving.base = format!("http://{other_addr}");
+    let (status, page) = leaving.get("/").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "signed out everywhere");
+    assert!(page.contains("Your session has ended"));
+    assert_eq!(web.get("/").await.0, StatusCode::OK, "other sessions go on");
 
     expect(
         app.admin(Method::POST, &format!("/v1/api-credentials/{id}/disable")),
@@ -838,6 +860,612 @@ fn hidden_value_by_id(page: &str, id: &str) -> String {
     let at = page.find(&format!("id=\"{id}\"")).expect("the input");
     let start = at + page[at..].find("value=\"").unwrap() + "value=\"".len();
     page[start..][..page[start..].find('"').unwrap()].to_owned()
+}
+
+async fn signing_out_ends_the_session_on_the_server_so_a_copied_cookie_is_refused(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    // A record of a session that has expired since: the next sign-out prunes it.
+    let now = latchkey_core::Timestamp::now().millis();
+    let repo = app.lk.repository().clone();
+    repo.revoke_session("long-gone", now - 1_000, now)
+        .await
+        .unwrap();
+    assert!(repo.session_revoked("long-gone").await.unwrap());
+
+    let web = Web::sign_in(&app, "default", &app.admin_token).await;
+    let other = Web::sign_in(&app, "default", &app.admin_token).await;
+    let copied = web.cookie.clone();
+    let r = web.post_raw("/sign-out", &[("csrf", &web.csrf)]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()[header::LOCATION], "/");
+    assert!(
+        r.headers()[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    assert!(
+        !repo.session_revoked("long-gone").await.unwrap(),
+        "expired records are pruned"
+    );
+
+    // The copied cookie, replayed: the sign-in page, and every form refused.
+    let replay = Web {
+        client: client(),
+        base: web.base.clone(),
+        cookie: copied,
+        csrf: web.csrf.clone(),
+    };
+    for path in ["/", "/api-credentials"] {
+        let (status, page) = replay.get(path).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
+        assert!(page.contains("Your session has ended. Sign in again."));
+        assert!(page.contains("id=\"token\""), "the sign-in form");
+    }
+    let pairs = demo_pairs(&app, "chorus", "After sign-out");
+    let (status, _) = replay.post("/credentials", &as_refs(&pairs)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = replay
+        .post("/api-credentials", &[("name", "after sign-out")])
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(credential_count(&app).await, 0);
+    let list = expect(app.admin(Method::GET, "/v1/api-credentials"), 200).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+
+    // Another session of the same API credential goes on; a new sign-in works.
+    assert_eq!(other.get("/").await.0, StatusCode::OK);
+    let again = Web::sign_in(&app, "default", &app.admin_token).await;
+    assert_eq!(again.get("/").await.0, StatusCode::OK);
+}
+
+/// What the page's forms could change: every credential and API credential as the REST API
+/// shows them (less the API credentials' last use, which reading them updates).
+async fn snapshot(app: &TestApp) -> (serde_json::Value, serde_json::Value) {
+    let credentials = expect(app.admin(Method::GET, "/v1/credentials"), 200).await;
+    let mut api = expect(app.admin(Method::GET, "/v1/api-credentials"), 200).await;
+    for a in api["items"].as_array_mut().unwrap() {
+        a.as_object_mut().unwrap().remove("last_used_at");
+    }
+    (credentials, api)
+}
+
+/// Every form of the page — the credential page's, the API Credentials pane's, sign-out — posted
+/// without the session's CSRF token, with the right token from another origin, and with it from
+/// a cross-site fetch: each refused, nothing changed.
+async fn every_form_is_refused_without_the_csrf_token_or_from_another_origin(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let created = app.create_demo("aircall", "Aircall prod").await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let off = app.create_demo("chorus", "Chorus off").await;
+    let off_id = off["id"].as_str().unwrap().to_owned();
+    expect(
+        app.admin(Method::POST, &format!("/v1/credentials/{off_id}/disable")),
+        200,
+    )
+    .await;
+    let made = expect(
+        app.admin(Method::POST, "/v1/api-credentials")
+            .json(&json!({ "name": "Nightly export" })),
+        201,
+    )
+    .await;
+    let api_id = made["api_credential"]["id"].as_str().unwrap().to_owned();
+    let api_token = made["token"].as_str().unwrap().to_owned();
+    let stopped = expect(
+        app.admin(Method::POST, "/v1/api-credentials")
+            .json(&json!({ "name": "Stopped" })),
+        201,
+    )
+    .await;
+    let stopped_id = stopped["api_credential"]["id"].as_str().unwrap().to_owned();
+    expect(
+        app.admin(
+            Method::POST,
+            &format!("/v1/api-credentials/{stopped_id}/disable"),
+        ),
+        200,
+    )
+    .await;
+
+    let web = Web::sign_in(&app, "default", &app.admin_token).await;
+    let (_, detail) = web.get(&format!("/credentials/{id}")).await;
+    let rev = hidden(&detail, "revision");
+    let (_, detail) = web.get(&format!("/credentials/{off_id}")).await;
+    let off_rev = hidden(&detail, "revision");
+    let api_rev = made["api_credential"]["revision"].to_string();
+    let stopped_rev = (stopped["api_credential"]["revision"].as_i64().unwrap() + 1).to_string();
+    let new_token = app.sandbox.demo().aircall_api_token.clone();
+    let c = |action: &str| format!("/credentials/{id}/{action}");
+    let a = |action: &str| format!("/api-credentials/{api_id}/{action}");
+    let forms: Vec<(String, Vec<(&str, &str)>)> = vec![
+        (
+            c("edit"),
+            vec![
+                ("revision", &rev),
+                ("name", "Renamed"),
+                ("description", "changed"),
+            ],
+        ),
+        (
+            c("secrets"),
+            vec![("revision", &rev), ("aircall.api_token", &new_token)],
+        ),
+        (c("verify"), vec![]),
+        (c("disable"), vec![("revision", &rev)]),
+        (
+            format!("/credentials/{off_id}/enable"),
+            vec![("revision", &off_rev)],
+        ),
+        (c("delete"), vec![("revision", &rev)]),
+        (
+            "/api-credentials".to_owned(),
+            vec![("name", "Sneaky"), ("role", "admin")],
+        ),
+        (
+            a("rename"),
+            vec![("revision", &api_rev), ("name", "Renamed")],
+        ),
+        (a("regenerate"), vec![("revision", &api_rev)]),
+        (a("disable"), vec![("revision", &api_rev)]),
+        (
+            format!("/api-credentials/{stopped_id}/enable"),
+            vec![("revision", &stopped_rev)],
+        ),
+        (a("delete"), vec![("revision", &api_rev)]),
+        ("/sign-out".to_owned(), vec![]),
+    ];
+    let before = snapshot(&app).await;
+    for (path, pairs) in &forms {
+        let r = web.post_raw(path, pairs).await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{path} without a token");
+        let mut with_token = vec![("csrf", web.csrf.as_str())];
+        with_token.extend_from_slice(pairs);
+        for (name, value) in [
+            (header::ORIGIN.as_str(), "http://evil.example"),
+            ("sec-fetch-site", "cross-site"),
+            ("sec-fetch-site", "same-site"),
+        ] {
+            let r = web
+                .client
+                .post(app.url(path))
+                .header(header::COOKIE, &web.cookie)
+                .header(name, value)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(form(&with_token))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                r.status(),
+                StatusCode::FORBIDDEN,
+                "{path} with {name}: {value}"
+            );
+            assert!(!r.headers().contains_key(header::SET_COOKIE), "{path}");
+            let page = r.text().await.unwrap();
+            assert!(page.contains("Form refused"), "{path}");
+            assert!(!page.contains("lkt_"), "{path}: no token in the answer");
+        }
+    }
+    assert_eq!(snapshot(&app).await, before, "nothing changed");
+    let audit = expect(app.admin(Method::GET, "/v1/audit?limit=200"), 200).await;
+    assert!(
+        audit["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["outcome"] == "success"),
+        "no operation was even tried: {audit}"
+    );
+    expect(
+        app.with_token(Method::GET, "/v1/credentials", &api_token),
+        200,
+    )
+    .await;
+    assert_eq!(web.get("/").await.0, StatusCode::OK, "still signed in");
+
+    // With the token, from this page, the same forms work (spot checks).
+    let (status, _) = web.post(&a("disable"), &[("revision", &api_rev)]).await;
+    assert_eq!(status, StatusCode::OK);
+    expect(
+        app.with_token(Method::GET, "/v1/credentials", &api_token),
+        401,
+    )
+    .await;
+    let (status, _) = web.post(&c("disable"), &[("revision", &rev)]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, _) = web.post("/sign-out", &[]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+}
+
+/// The sign-in form has no session yet, so no CSRF token: a sign-in posted from another origin
+/// (login CSRF: signing the victim in as the attacker) is refused, and no cookie is set.
+async fn a_sign_in_from_another_origin_is_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for (name, value) in [
+        (header::ORIGIN.as_str(), "http://evil.example"),
+        (header::ORIGIN.as_str(), "null"),
+        ("sec-fetch-site", "cross-site"),
+        ("sec-fetch-site", "same-site"),
+    ] {
+        let r = client()
+            .post(app.url("/sign-in"))
+            .header(name, value)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(form(&[
+                ("workspace", "default"),
+                ("token", &app.admin_token),
+            ]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{name}: {value}");
+        assert!(!r.headers().contains_key(header::SET_COOKIE));
+        let page = r.text().await.unwrap();
+        assert!(page.contains("Form refused"));
+        assert!(!page.contains(&app.admin_token));
+    }
+    // From the page itself, as a browser says it, the same sign-in works.
+    let r = client()
+        .post(app.url("/sign-in"))
+        .header("sec-fetch-site", "same-origin")
+        .header(header::ORIGIN, format!("http://{}", app.addr))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(form(&[
+            ("workspace", "default"),
+            ("token", &app.admin_token),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(r.headers().contains_key(header::SET_COOKIE));
+}
+
+/// Text as maud writes it into a page.
+fn escaped(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Where `needle` is in `page`, after `from`.
+fn at(page: &str, from: usize, needle: &str) -> usize {
+    from + page[from..]
+        .find(needle)
+        .unwrap_or_else(|| panic!("{needle} not in the page after {from}"))
+}
+
+/// The Add New Credential overlay: the seeds' description hint; the provider picker with the four
+/// seed providers first and then the others (an operator's provider included); each provider's
+/// fields with their labels and help text in catalog order, and its documentation link.
+async fn the_overlay_shows_the_hint_seed_providers_first_and_each_field_in_catalog_order(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("acme.toml"),
+        r#"id = "acme"
+name = "Acme CRM"
+description = "An operator's own provider."
+docs_url = "https://docs.acme.example/api"
+base_url = "https://api.acme.example"
+
+[[fields]]
+key = "api_key"
+label = "Acme API Key"
+help = "In Acme go to Admin > API and copy the key."
+secret = true
+
+[auth]
+type = "bearer"
+token = "{api_key}"
+
+[verify]
+method = "GET"
+path = "/me"
+valid = [200]
+rejected = [401]
+"#,
+    )
+    .unwrap();
+    let addr = second_instance(&app, Some(dir.path().to_path_buf())).await;
+    let mut web = Web::sign_in(&app, "default", &app.admin_token).await;
+    web.base = format!("http://{addr}");
+    let (status, page) = web.get("/?add=1").await;
+    assert_eq!(status, StatusCode::OK);
+    let overlay = &page[page.find("id=\"add-dialog\"").unwrap()..];
+    assert!(overlay.contains(" open"), "?add=1 opens the overlay");
+
+    // The seeds' hint, tied to the description field.
+    assert!(overlay.contains("aria-describedby=\"add-description-help\""));
+    let hint = at(overlay, 0, "id=\"add-description-help\"");
+    assert!(
+        overlay[hint..].starts_with(
+            "id=\"add-description-help\">Resource descriptions are recommended but are not required."
+        ),
+        "{}",
+        &overlay[hint..hint + 200]
+    );
+    assert!(overlay.contains(
+        "help the owner and other users efficiently understand and utilize the resource."
+    ));
+
+    // The picker: the four seed providers first, then the others.
+    let picker = &overlay[at(overlay, 0, "id=\"add-provider\"")..];
+    let picker = &picker[..picker.find("</select>").unwrap()];
+    let ids: Vec<&str> = picker
+        .split("<option value=\"")
+        .skip(1)
+        .map(|o| &o[..o.find('"').unwrap()])
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "",
+            "chorus",
+            "aircall",
+            "ccai-platform",
+            "clari-copilot",
+            "custom",
+            "acme"
+        ],
+        "{picker}"
+    );
+
+    // Each provider's fields: label, then help text, in catalog order; and its documentation link.
+    let catalog = latchkey_catalog::Catalog::from_files(&[latchkey_catalog::ProviderFile {
+        path: "acme.toml".into(),
+        text: std::fs::read_to_string(dir.path().join("acme.toml")).unwrap(),
+    }])
+    .unwrap();
+    for p in catalog.providers() {
+        let id = &p.id;
+        let start = at(overlay, 0, &format!("data-provider=\"{id}\""));
+        let end = start + overlay[start..].find("</fieldset>").unwrap();
+        let fieldset = &overlay[start..end];
+        let mut pos = 0;
+        for f in &p.fields {
+            let (key, label, help) = (&f.key, &f.label, &f.help);
+            let label_at = at(
+                fieldset,
+                pos,
+                &format!("<label for=\"f-{id}-{key}\">{}", escaped(label)),
+            );
+            let help_at = at(
+                fieldset,
+                label_at,
+                &format!("id=\"f-{id}-{key}-help\">{}</p>", escaped(help)),
+            );
+            assert!(
+                fieldset[label_at..help_at]
+                    .contains(&format!("aria-describedby=\"f-{id}-{key}-help\"")),
+                "{id}.{key}: the input is described by its help"
+            );
+            pos = help_at;
+        }
+        if let Some(docs) = &p.docs_url {
+            at(fieldset, pos, &format!("href=\"{}\"", escaped(docs)));
+        }
+    }
+    assert!(
+        catalog.providers()[..4]
+            .iter()
+            .all(|p| p.docs_url.is_some()),
+        "every seed provider has its documentation link"
+    );
+    assert_eq!(catalog.providers().len(), ids.len() - 1);
+}
+
+/// The tile of the credential `name` in a page of tiles.
+fn tile_of<'a>(page: &'a str, name: &str) -> &'a str {
+    let start = page
+        .find(&format!("data-credential=\"{name}\""))
+        .unwrap_or_else(|| panic!("no tile {name}"));
+    let start = page[..start].rfind("<a ").unwrap();
+    &page[start..][..page[start..].find("</a>").unwrap()]
+}
+
+/// A tile shows last verified, the verified identity and last used; an invalid credential (made
+/// invalid by a verification, or by a proxied request the provider rejects) shows why; the Add
+/// Credential tile comes first.
+async fn tiles_show_verification_identity_last_use_and_why_a_credential_is_invalid(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let used = app.create_demo("chorus", "Chorus used").await;
+    let identity = used["identity"]
+        .as_str()
+        .expect("chorus says who")
+        .to_owned();
+    expect(
+        app.admin(Method::GET, "/v1/proxy/Chorus%20used/api/v1/users/me"),
+        200,
+    )
+    .await;
+    app.create_demo("clari-copilot", "Clari fresh").await;
+    // Saved without verifying, with a secret the provider does not take; then Verify now.
+    let mut wrong = app.demo_body("aircall", "Aircall wrong");
+    wrong["fields"]["api_token"] = json!("lk-sandbox-aircall-0000000000000000");
+    let wrong = expect(
+        app.admin(Method::POST, "/v1/credentials?verify=false")
+            .json(&wrong),
+        201,
+    )
+    .await;
+    let wrong_id = wrong["id"].as_str().unwrap().to_owned();
+    // Active until the provider rejects a proxied request (its secret revoked there, say).
+    let revoked = app.create_demo("ccai-platform", "CCAI revoked").await;
+
+    let web = Web::sign_in(&app, "default", &app.admin_token).await;
+    let (status, page) = web
+        .post(&format!("/credentials/{wrong_id}/verify"), &[])
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("badge badge-invalid"), "{page}");
+    app.sandbox.set_forced_status(Some(401));
+    let r = app
+        .admin(
+            Method::GET,
+            "/v1/proxy/CCAI%20revoked/manager/api/v1/settings/organization",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    app.sandbox.set_forced_status(None);
+
+    let (_, home) = web.get("/").await;
+    let tiles = &home[home.find("<ul class=\"tiles\"").unwrap()..];
+    let first = &tiles[..tiles.find("</li>").unwrap()];
+    assert!(first.contains("id=\"add-credential\"") && first.contains("Add Credential"));
+    assert!(!first.contains("class=\"tile status-"));
+
+    let t = tile_of(&home, "Chorus used");
+    assert!(t.contains("badge badge-active"), "{t}");
+    let verified = at(t, 0, "<dt>Last verified</dt><dd><time datetime=");
+    let id_at = at(t, verified, "<dt>Identity</dt><dd>");
+    assert!(t[id_at..].starts_with(&format!("<dt>Identity</dt><dd>{}</dd>", escaped(&identity))));
+    at(t, id_at, "<dt>Last used</dt><dd><time datetime=");
+    assert!(!t.contains("class=\"reason\""));
+
+    let t = tile_of(&home, "Clari fresh");
+    assert!(t.contains("<dt>Last verified</dt><dd><time"), "{t}");
+    assert!(t.contains("<dt>Last used</dt><dd>never</dd>"), "{t}");
+
+    for name in ["Aircall wrong", "CCAI revoked"] {
+        let now = expect(
+            app.admin(Method::GET, &format!("/v1/credentials/{}", urlencode(name))),
+            200,
+        )
+        .await;
+        assert_eq!(now["status"], "invalid", "{name}: {now}");
+        let reason = now["status_reason"].as_str().unwrap();
+        assert!(!reason.is_empty());
+        let t = tile_of(&home, name);
+        assert!(t.contains("badge badge-invalid"), "{t}");
+        assert!(
+            t.contains(&format!("<p class=\"reason\">{}</p>", escaped(reason))),
+            "{name}: {reason} in {t}"
+        );
+    }
+    assert_eq!(revoked["status"], "active");
+}
+
+fn urlencode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+/// The credential page saves an edited description (the name unchanged), a new name and
+/// description together, and an emptied description.
+async fn the_credential_page_saves_an_edited_description(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let created = app.create_demo("aircall", "Aircall prod").await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let web = Web::sign_in(&app, "default", &app.admin_token).await;
+    let path = format!("/credentials/{id}");
+    let rest = || app.admin(Method::GET, &format!("/v1/credentials/{id}"));
+
+    for (name, description) in [
+        ("Aircall prod", "Calls of the support team, pulled nightly."),
+        ("Aircall support", "Support team & <night> pulls."),
+        ("Aircall support", ""),
+    ] {
+        let (_, detail) = web.get(&path).await;
+        let revision = hidden(&detail, "revision");
+        let r = web
+            .post_raw(
+                &format!("{path}/edit"),
+                &[
+                    ("csrf", &web.csrf),
+                    ("revision", &revision),
+                    ("name", name),
+                    ("description", description),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{description}");
+        assert_eq!(r.headers()[header::LOCATION], format!("{path}?m=saved"));
+        let now = expect(rest(), 200).await;
+        assert_eq!(now["name"], name);
+        assert_eq!(now["description"], description);
+        let (_, detail) = web.get(&format!("{path}?m=saved")).await;
+        assert!(detail.contains("Changes saved."));
+        assert!(
+            detail.contains(&format!(
+                "aria-describedby=\"edit-description-help\">{}</textarea>",
+                escaped(description)
+            )),
+            "{detail}"
+        );
+        let (_, home) = web.get("/").await;
+        let t = tile_of(&home, name);
+        if description.is_empty() {
+            assert!(!t.contains("class=\"desc\""));
+        } else {
+            assert!(t.contains(&format!("<p class=\"desc\">{}</p>", escaped(description))));
+        }
+    }
+}
+
+/// The API Credentials pane's table: name, the token's hint, role, created, last used, enabled.
+async fn the_api_credentials_table_shows_hint_created_and_last_used(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let made = expect(
+        app.admin(Method::POST, "/v1/api-credentials")
+            .json(&json!({ "name": "Nightly export" })),
+        201,
+    )
+    .await;
+    let token = made["token"].as_str().unwrap().to_owned();
+    let unused = expect(
+        app.admin(Method::POST, "/v1/api-credentials")
+            .json(&json!({ "name": "Never used", "role": "member" })),
+        201,
+    )
+    .await;
+    expect(app.with_token(Method::GET, "/v1/credentials", &token), 200).await;
+    let web = Web::sign_in(&app, "default", &app.admin_token).await;
+    let (_, pane) = web.get("/api-credentials").await;
+    assert!(!pane.contains(&token));
+    let row = |name: &str| {
+        let start = pane
+            .find(&format!("data-api-credential=\"{name}\""))
+            .unwrap_or_else(|| panic!("no row {name}"));
+        pane[start..][..pane[start..].find("</tr>").unwrap()].to_owned()
+    };
+    let used = row("Nightly export");
+    let hint = made["api_credential"]["hint"].as_str().unwrap();
+    assert!(hint.starts_with("lkt_") && hint.ends_with(&token[token.len() - 4..]));
+    for needle in [
+        "<th scope=\"row\">Nightly export</th>".to_owned(),
+        format!("<td data-label=\"Token\"><code>{hint}</code></td>"),
+        "<td data-label=\"Role\">member</td>".to_owned(),
+        "<td data-label=\"Created\"><time datetime=".to_owned(),
+        "<td data-label=\"Last used\"><time datetime=".to_owned(),
+        "aria-checked=\"true\"".to_owned(),
+    ] {
+        assert!(used.contains(&needle), "{needle} in {used}");
+    }
+    let never = row("Never used");
+    assert!(never.contains(&format!(
+        "<code>{}</code>",
+        unused["api_credential"]["hint"].as_str().unwrap()
+    )));
+    assert!(never.contains("<td data-label=\"Created\"><time datetime="));
+    assert!(
+        never.contains("<td data-label=\"Last used\">never</td>"),
+        "{never}"
+    );
+    for header in ["Name", "Token", "Role", "Created", "Last used", "Enabled"] {
+        assert!(pane.contains(&format!("<th scope=\"col\">{header}</th>")));
+    }
 }
 
 // ----- browser tests -----
@@ -1289,4 +1917,11 @@ latchkey_testdb::backend_tests!(
     a_session_works_on_every_instance_and_ends_on_all_of_them,
     tiles_come_a_hundred_to_a_page,
     regenerating_ones_own_token_keeps_the_session_on_the_new_token,
+    signing_out_ends_the_session_on_the_server_so_a_copied_cookie_is_refused,
+    every_form_is_refused_without_the_csrf_token_or_from_another_origin,
+    a_sign_in_from_another_origin_is_refused,
+    the_overlay_shows_the_hint_seed_providers_first_and_each_field_in_catalog_order,
+    tiles_show_verification_identity_last_use_and_why_a_credential_is_invalid,
+    the_credential_page_saves_an_edited_description,
+    the_api_credentials_table_shows_hint_created_and_last_used,
 );

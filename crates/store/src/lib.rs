@@ -5,16 +5,20 @@ mod audit;
 mod postgres;
 mod postgres_api_credentials;
 mod postgres_audit;
+mod postgres_sessions;
+mod sessions;
 mod shared;
 mod sqlite;
 mod sqlite_api_credentials;
 mod sqlite_audit;
+mod sqlite_sessions;
 mod url;
 
 pub use crate::url::{PostgresUrl, redact_database_url};
 pub use api_credentials::{ApiCredentialRepository, ApiCredentialRow};
 pub use audit::{AuditFilter, AuditRepository, AuditRow};
 pub use postgres::PostgresStore;
+pub use sessions::SessionRepository;
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
@@ -122,7 +126,9 @@ pub enum Change {
 /// Persistence for everything Latchkey keeps. Every credential query is scoped by workspace.
 /// One implementation per backend; core depends only on this trait.
 #[async_trait]
-pub trait Repository: AuditRepository + ApiCredentialRepository + Send + Sync + 'static {
+pub trait Repository:
+    AuditRepository + ApiCredentialRepository + SessionRepository + Send + Sync + 'static
+{
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 

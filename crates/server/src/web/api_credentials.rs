@@ -117,6 +117,7 @@ pub(super) async fn api_credential_action(
                     // Regenerating one's own token keeps this session, on the new token.
                     let renewed = (c.id == user.principal.api_credential_id).then(|| {
                         let mut s = Session::new(ws.clone(), Secret::new(token.expose()));
+                        s.id = user.session.id.clone();
                         s.csrf = user.session.csrf.clone();
                         s.expires = user.session.expires;
                         s

@@ -332,9 +332,13 @@ pub(super) async fn credential_action(
     let lk = &state.lk;
     let ws = user.workspace().to_owned();
     let revision = form.revision();
-    // The reference may be a name: encoded, it stays one path segment.
-    let encoded =
-        percent_encoding::utf8_percent_encode(&id, percent_encoding::NON_ALPHANUMERIC).to_string();
+    // The reference may be a name: encoded, it stays one path segment (`.` too, so that a name
+    // `..` is no step up).
+    const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'~');
+    let encoded = percent_encoding::utf8_percent_encode(&id, SEGMENT).to_string();
     let back = |m: &str| see_other(&format!("/credentials/{encoded}?m={m}"));
     let outcome: Result<Response, CoreError> = match action.as_str() {
         "edit" => {

@@ -1,9 +1,11 @@
 //! The web page's session: a cookie sealed with the master key ring (AES-256-GCM envelope, bound
-//! to its purpose) that carries the workspace, the API credential token the person signed in with,
-//! a cross-site request forgery token and an expiry. Nothing is kept on the server, so several
-//! instances behind one database share sessions; every request authenticates the token again
-//! through core, so disabling, regenerating or deleting the API credential ends the session
-//! within the authentication cache's few seconds (at once on the instance that made the change).
+//! to its purpose) that carries a random session id, the workspace, the API credential token the
+//! person signed in with, a cross-site request forgery token and an expiry. The server keeps only
+//! the ids of sessions signed out (in the store, until they would have expired), so several
+//! instances behind one database share sessions and all refuse a signed-out one; every request
+//! authenticates the token again through core, so disabling, regenerating or deleting the API
+//! credential ends the session within the authentication cache's few seconds (at once on the
+//! instance that made the change).
 
 use crate::AppState;
 use crate::extract::RequestInfo;
@@ -22,6 +24,9 @@ const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL
 
 /// What the sealed cookie carries. The token never leaves the server unsealed.
 pub struct Session {
+    /// Random, fixed for the session's life (kept when the token is regenerated): what signing
+    /// out records as ended.
+    pub id: String,
     pub workspace: String,
     pub token: Secret,
     /// The cross-site request forgery token every form of this session carries.
@@ -33,6 +38,7 @@ pub struct Session {
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
+            .field("id", &self.id)
             .field("workspace", &self.workspace)
             .field("token", &"[redacted]")
             .field("csrf", &"[redacted]")
@@ -67,6 +73,7 @@ pub fn same(a: &str, b: &str) -> bool {
 impl Session {
     pub fn new(workspace: String, token: Secret) -> Session {
         Session {
+            id: random_token(),
             workspace,
             token,
             csrf: random_token(),
@@ -77,8 +84,9 @@ impl Session {
     /// The cookie value: the sealed fields, base64url.
     pub fn seal(&self, ring: &KeyRing) -> Option<String> {
         let plain = zeroize::Zeroizing::new(format!(
-            "v1\n{}\n{}\n{}\n{}",
+            "v2\n{}\n{}\n{}\n{}\n{}",
             self.expires,
+            self.id,
             self.workspace,
             self.csrf,
             self.token.expose()
@@ -92,17 +100,18 @@ impl Session {
         }
     }
 
-    /// Open a cookie value; `None` when it was not sealed by this key ring, is malformed or has
-    /// expired.
+    /// Open a cookie value; `None` when it was not sealed by this key ring, is malformed, has
+    /// expired, or is of the first version (which had no id, so could not be signed out).
     pub fn open(ring: &KeyRing, value: &str) -> Option<Session> {
         let sealed = B64.decode(value).ok()?;
         let plain = ring.open(&binding(), &sealed).ok()?;
         let text = std::str::from_utf8(plain.expose()).ok()?;
-        let mut parts = text.splitn(5, '\n');
-        if parts.next()? != "v1" {
+        let mut parts = text.splitn(6, '\n');
+        if parts.next()? != "v2" {
             return None;
         }
         let expires: u64 = parts.next()?.parse().ok()?;
+        let id = parts.next()?.to_owned();
         let workspace = parts.next()?.to_owned();
         let csrf = parts.next()?.to_owned();
         let token = Secret::new(parts.next()?);
@@ -110,6 +119,7 @@ impl Session {
             return None;
         }
         Some(Session {
+            id,
             workspace,
             token,
             csrf,
@@ -164,6 +174,23 @@ pub fn is_https(headers: &HeaderMap) -> bool {
             .is_some_and(|v| v.starts_with("https://"))
 }
 
+/// End `session` on every instance: record its id as revoked until it would have expired.
+pub async fn revoke(state: &AppState, session: &Session) -> latchkey_core::Result<()> {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default();
+    let expires_ms = i64::try_from(session.expires)
+        .unwrap_or(i64::MAX / 1000)
+        .saturating_mul(1000);
+    state
+        .lk
+        .repository()
+        .revoke_session(&session.id, expires_ms, now_ms)
+        .await?;
+    Ok(())
+}
+
 /// A signed-in person: who they are (authenticated again on this request) and their session.
 #[derive(Debug)]
 pub struct WebUser {
@@ -183,8 +210,8 @@ impl WebUser {
 pub enum NoSession {
     /// No cookie: never signed in (or signed out).
     Absent,
-    /// A cookie that no longer works: expired, not ours, or its API credential was disabled,
-    /// regenerated or deleted.
+    /// A cookie that no longer works: expired, not ours, signed out, or its API credential was
+    /// disabled, regenerated or deleted.
     Ended,
     /// The database could not be asked.
     Unavailable,
@@ -194,6 +221,14 @@ pub enum NoSession {
 pub async fn current(parts: &Parts, state: &AppState) -> Result<WebUser, NoSession> {
     let value = cookie_value(&parts.headers).ok_or(NoSession::Absent)?;
     let session = Session::open(&state.lk.key_ring(), value).ok_or(NoSession::Ended)?;
+    match state.lk.repository().session_revoked(&session.id).await {
+        Ok(false) => {}
+        Ok(true) => return Err(NoSession::Ended),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not check whether a web session was signed out");
+            return Err(NoSession::Unavailable);
+        }
+    }
     match state
         .lk
         .authenticate(Some(&session.workspace), session.token.expose())
@@ -231,6 +266,11 @@ mod tests {
         let value = s.seal(&ring).unwrap();
         assert!(!value.contains(token));
         let opened = Session::open(&ring, &value).unwrap();
+        assert_eq!(opened.id, s.id);
+        assert_ne!(
+            opened.id,
+            Session::new("default".into(), Secret::new(token)).id
+        );
         assert_eq!(opened.workspace, "default");
         assert_eq!(opened.token.expose(), token);
         assert_eq!(opened.csrf, s.csrf);

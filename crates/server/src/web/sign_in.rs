@@ -82,7 +82,21 @@ pub(super) async fn sign_in(State(state): State<AppState>, parts: Parts, body: B
     }
 }
 
-pub(super) async fn sign_out(posted: Posted) -> Response {
+/// Sign out: the session is recorded as ended in the store, so every instance refuses its
+/// cookie from now on (a copy of it included), and the browser is told to forget it.
+pub(super) async fn sign_out(State(state): State<AppState>, posted: Posted) -> Response {
+    if let Err(e) = session::revoke(&state, &posted.user.session).await {
+        tracing::warn!(error = %e, "could not record a sign-out");
+        return html(
+            StatusCode::SERVICE_UNAVAILABLE,
+            view::problem(
+                None,
+                "Not signed out",
+                "The database is unavailable, so the session could not be ended; try again shortly.",
+            ),
+        );
+    }
+    tracing::info!("a web session was signed out");
     let mut r = see_other("/");
     r.headers_mut()
         .insert(header::SET_COOKIE, session::clear_cookie(posted.https));

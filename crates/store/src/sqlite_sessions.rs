@@ -1,0 +1,35 @@
+use crate::Result;
+use crate::sessions::SessionRepository;
+use crate::shared::db_error;
+use crate::sqlite::SqliteStore;
+use async_trait::async_trait;
+
+#[async_trait]
+impl SessionRepository for SqliteStore {
+    async fn revoke_session(&self, id: &str, expires_at: i64, now: i64) -> Result<()> {
+        let mut tx = self.pool().begin().await.map_err(db_error)?;
+        sqlx::query("DELETE FROM revoked_sessions WHERE expires_at <= ?")
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        sqlx::query(
+            "INSERT INTO revoked_sessions (id, expires_at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(id)
+        .bind(expires_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn session_revoked(&self, id: &str) -> Result<bool> {
+        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM revoked_sessions WHERE id = ?")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(db_error)?;
+        Ok(found.is_some())
+    }
+}
