@@ -388,6 +388,12 @@ async fn serve_with_sandbox_logs_no_secret_at_the_most_verbose_level(backend: Ba
     }
     assert_eq!(stdout.matches(admin.as_str()).count(), 1);
 
+    assert_eq!(
+        db.data_dir().join("latchkey.db").exists(),
+        backend == Backend::Sqlite,
+        "served from the backend under test"
+    );
+
     // A restart on the same data prints no token.
     let again = start_on(&db);
     assert!(again.token.is_none());
