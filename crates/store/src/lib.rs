@@ -209,6 +209,12 @@ pub trait Repository:
             self.backend()
         )))
     }
+    /// A weekly quota: count one request of `key` in the week starting at `week` (UNIX seconds)
+    /// unless `limit` (at least 1) requests were already counted in it; `false` (nothing
+    /// counted) when the week's quota is used up. One atomic statement (a conditional upsert),
+    /// so processes sharing the database never count past the limit together. A later week
+    /// starts the count again; a process whose clock is behind counts in the newer week.
+    async fn count_in_quota(&self, key: &str, week: i64, limit: u64) -> Result<bool>;
     /// The changes committed to this database by any process, as they commit, for caches to
     /// drop what they hold (PostgreSQL: `LISTEN/NOTIFY`). `None` when the backend has no such
     /// feed: on SQLite, changes made by another process show when the short-lived caches expire.

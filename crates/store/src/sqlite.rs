@@ -279,6 +279,24 @@ impl Repository for SqliteStore {
         Err(missed_write(self.get_credential(workspace_id, id).await?))
     }
 
+    async fn count_in_quota(&self, key: &str, week: i64, limit: u64) -> Result<bool> {
+        let counted: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO quota_usage (key, week, used) VALUES (?1, ?2, 1) \
+             ON CONFLICT (key) DO UPDATE SET \
+             used = CASE WHEN excluded.week > quota_usage.week THEN 1 ELSE quota_usage.used + 1 END, \
+             week = max(quota_usage.week, excluded.week) \
+             WHERE excluded.week > quota_usage.week OR quota_usage.used < ?3 \
+             RETURNING used",
+        )
+        .bind(key)
+        .bind(week)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(counted.is_some())
+    }
+
     async fn touch_credential(&self, workspace_id: &str, id: &str, at: i64) -> Result<()> {
         sqlx::query(
             "UPDATE credentials SET last_used_at = ? WHERE workspace_id = ? AND id = ? \
