@@ -3,8 +3,59 @@
 
 mod common;
 
+use base64::Engine as _;
 use common::Env;
 use latchkey_testdb::Backend;
+
+/// Every secret the sandbox's demo holds and `extra` lists, in more forms than the shared scan
+/// checks: base64 standard and URL-safe, padded or not, hex in either case, and the Basic
+/// credentials built from them.
+fn strict_forms(env: &Env, extra: &[&str]) -> Vec<String> {
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    let d = env.demo();
+    let mut raw = vec![
+        d.chorus_token.clone(),
+        d.chorus_no_api_token.clone(),
+        d.aircall_api_token.clone(),
+        d.ccai_api_token.clone(),
+        d.clari_api_password.clone(),
+    ];
+    raw.extend(extra.iter().map(|s| (*s).to_owned()));
+    raw.push(format!("{}:{}", d.aircall_api_id, d.aircall_api_token));
+    raw.push(format!("{}:{}", d.ccai_subdomain, d.ccai_api_token));
+    let mut forms = Vec::new();
+    for s in &raw {
+        let hex: String = s.bytes().map(|b| format!("{b:02x}")).collect();
+        forms.push(hex.to_ascii_uppercase());
+        forms.push(hex);
+        for engine in [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD] {
+            forms.push(engine.encode(s));
+        }
+        if !s.contains(':') {
+            forms.push(s.clone());
+        }
+    }
+    forms
+}
+
+/// No output of any run so far and nothing in the database holds a secret in any of the
+/// strict forms (besides the shared checks).
+async fn assert_no_secret_anywhere(env: &Env, extra: &[&str]) {
+    env.assert_no_secret_in_output();
+    env.assert_no_secret_stored().await;
+    let outputs = env.outputs();
+    let dump = env.db.dump().await;
+    let dump = String::from_utf8_lossy(&dump);
+    for form in strict_forms(env, extra) {
+        for out in &outputs {
+            assert!(
+                !out.contains(&form),
+                "a secret appeared in the output:\n{out}"
+            );
+        }
+        assert!(!dump.contains(&form), "the database holds a secret");
+    }
+}
 
 async fn one_credential_per_provider_is_verified_and_stored(backend: Backend) {
     let env = Env::on(backend).await;
@@ -83,8 +134,7 @@ async fn one_credential_per_provider_is_verified_and_stored(backend: Backend) {
             .any(|(k, v)| k == "x-api-key" && *v == env.demo().clari_api_key)
     );
 
-    env.assert_no_secret_in_output();
-    env.assert_no_secret_stored().await;
+    assert_no_secret_anywhere(&env, &[]).await;
 }
 
 async fn each_provider_rejection_saves_nothing_and_says_what_to_check(backend: Backend) {
@@ -140,7 +190,7 @@ async fn each_provider_rejection_saves_nothing_and_says_what_to_check(backend: B
     }
     let list = env.run(&["credentials", "list", "--json"], "").ok().json();
     assert_eq!(list["items"].as_array().unwrap().len(), 0, "nothing saved");
-    env.assert_no_secret_in_output();
+    assert_no_secret_anywhere(&env, &[&wrong]).await;
 }
 
 async fn provider_down_or_slow_saves_nothing_unless_told_not_to_verify(backend: Backend) {
@@ -207,7 +257,8 @@ async fn provider_down_or_slow_saves_nothing_unless_told_not_to_verify(backend: 
     let items = list["items"].as_array().unwrap();
     assert_eq!(items.len(), 1);
     assert_eq!(items[0]["status"], "unverified");
-    env.assert_no_secret_in_output();
+    // The unverified credential holds the demo token: sealed, so in no form in the database.
+    assert_no_secret_anywhere(&env, &[]).await;
 }
 
 async fn a_credential_lives_its_whole_life(backend: Backend) {
@@ -289,8 +340,7 @@ async fn a_credential_lives_its_whole_life(backend: Backend) {
     env.run(&["credentials", "show", &id], "")
         .code(1)
         .says("no credential");
-    env.assert_no_secret_in_output();
-    env.assert_no_secret_stored().await;
+    assert_no_secret_anywhere(&env, &[&wrong]).await;
 }
 
 async fn verification_of_a_stored_credential_records_a_rejection(backend: Backend) {
@@ -335,7 +385,7 @@ async fn verification_of_a_stored_credential_records_a_rejection(backend: Backen
         .json();
     assert_eq!(shown["status"], "active");
     assert!(shown["status_reason"].is_null());
-    env.assert_no_secret_in_output();
+    assert_no_secret_anywhere(&env, &[&wrong]).await;
 }
 
 async fn bad_input_gets_a_clear_message_and_changes_nothing(backend: Backend) {
@@ -365,8 +415,9 @@ async fn bad_input_gets_a_clear_message_and_changes_nothing(backend: Backend) {
         &token,
     )
     .code(2)
-    .says("`colour` is not a field of Aircall")
-    .says("api_id, api_token");
+    .says("names none of them")
+    .says("Aircall's fields for --set: api_id.")
+    .says("secret fields (api_token)");
     add(&["aircall", "--name", "x"], &token)
         .code(2)
         .says("API ID (`api_id`) is required")
@@ -451,13 +502,280 @@ async fn bad_input_gets_a_clear_message_and_changes_nothing(backend: Backend) {
     refused
         .code(2)
         .says("never takes secrets from the command line");
+    // A secret mistyped as `--set <secret>` (no `=`, or base64 padding that looks like one) is
+    // never printed back; the message says what the form must be and which fields there are.
+    let padded = env.secret("bHgtdHlwZWQtc2VjcmV0LXRva2Vu==");
+    for typed in [env.demo().aircall_api_token.as_str(), padded.as_str()] {
+        add(
+            &["aircall", "--name", "x", "--set", &id, "--set", typed],
+            "",
+        )
+        .code(2)
+        .says("--set takes field=value, e.g. --set api_id=value")
+        .says("is not repeated here")
+        .says("Aircall's fields for --set: api_id.");
+    }
+    let typed = add(&["aircall", "--name", "x", "--set", &padded], "");
+    typed.code(2);
+    assert!(!typed.stderr.contains(padded.trim_end_matches('=')));
 
     let list = env.run(&["credentials", "list", "--json"], "").ok().json();
     let items = list["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "only the first credential exists");
     assert_eq!(items[0]["revision"], 1, "and it is unchanged");
-    env.assert_no_secret_in_output();
-    env.assert_no_secret_stored().await;
+    assert_no_secret_anywhere(&env, &[&padded]).await;
+}
+
+async fn workspaces_and_list_filters_scope_what_is_shown(backend: Backend) {
+    let env = Env::on(backend).await;
+    let slugs = |run: &common::Run| -> Vec<String> {
+        run.json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["slug"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let listed = env.run(&["workspaces", "list", "--json"], "");
+    assert_eq!(slugs(listed.ok()), ["default"]);
+    env.run(&["workspaces", "add", "other-team"], "")
+        .ok()
+        .says("Added workspace other-team");
+    let listed = env.run(&["workspaces", "list", "--json"], "");
+    let mut found = slugs(listed.ok());
+    found.sort();
+    assert_eq!(found, ["default", "other-team"]);
+    env.run(&["workspaces", "list"], "")
+        .ok()
+        .says("WORKSPACE")
+        .says("other-team");
+
+    env.add_demo("aircall", "Aircall").ok();
+    env.add_demo("chorus", "Chorus").ok();
+    let (mut args, stdin) = env.demo_input("clari-copilot");
+    args.splice(
+        0..0,
+        [
+            "credentials",
+            "add",
+            "clari-copilot",
+            "--name",
+            "Clari",
+            "--no-verify",
+        ]
+        .map(String::from),
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    env.run(&args, &stdin).ok();
+
+    let names = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["credentials", "list", "--json"];
+        all.extend_from_slice(args);
+        let mut names: Vec<String> = env.run(&all, "").ok().json()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["name"].as_str().unwrap().to_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names(&["--provider", "aircall"]), ["Aircall"]);
+    assert_eq!(names(&["--provider", "chorus"]), ["Chorus"]);
+    assert!(names(&["--provider", "ccai-platform"]).is_empty());
+    assert_eq!(names(&["--status", "active"]), ["Aircall", "Chorus"]);
+    assert_eq!(names(&["--status", "unverified"]), ["Clari"]);
+    assert_eq!(
+        names(&["--status", "active", "--provider", "clari-copilot"]),
+        Vec::<String>::new()
+    );
+    env.run(&["credentials", "list", "--provider", "salesforce"], "")
+        .code(2)
+        .says("unknown provider `salesforce`");
+    env.run(&["credentials", "list", "--provider", "aircall"], "")
+        .ok()
+        .says("Aircall");
+
+    // Another workspace sees none of them, by name or by id, and cannot change them.
+    let id = env
+        .run(&["credentials", "show", "Aircall", "--json"], "")
+        .ok()
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(names(&["-w", "other-team"]).is_empty());
+    for reference in ["Aircall", id.as_str()] {
+        env.run(&["credentials", "show", reference, "-w", "other-team"], "")
+            .code(1)
+            .says("no credential");
+        env.run(
+            &[
+                "-w",
+                "other-team",
+                "credentials",
+                "delete",
+                reference,
+                "--yes",
+            ],
+            "",
+        )
+        .code(1)
+        .says("no credential");
+        env.run(
+            &[
+                "credentials",
+                "rename",
+                reference,
+                "Stolen",
+                "--workspace",
+                "other-team",
+            ],
+            "",
+        )
+        .code(1);
+    }
+    env.run(&["credentials", "list", "-w", "nope"], "")
+        .code(1)
+        .says("no workspace `nope`");
+    // In its own workspace it is unchanged.
+    let shown = env
+        .run(&["credentials", "show", &id, "--json"], "")
+        .ok()
+        .json();
+    assert_eq!(shown["name"], "Aircall");
+    assert_eq!(shown["revision"], 1);
+    assert_no_secret_anywhere(&env, &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_data_dir_flag_chooses_the_database_over_the_environment() {
+    let env = Env::new().await;
+    let elsewhere = env.dir().join("elsewhere");
+    let flag = elsewhere.to_str().unwrap();
+    // LATCHKEY_DATA_DIR is set (to the test's data directory); the flag wins.
+    env.add_demo("chorus", "In the environment's").ok();
+    let (args, stdin) = env.demo_input("aircall");
+    let mut all = vec![
+        "credentials",
+        "add",
+        "aircall",
+        "--name",
+        "In the flag's",
+        "--data-dir",
+        flag,
+    ];
+    all.extend(args.iter().map(String::as_str));
+    env.run(&all, &stdin)
+        .ok()
+        .says("Created a new master key")
+        .says("active");
+    assert!(elsewhere.join("latchkey.db").is_file());
+    assert!(elsewhere.join("master.key").is_file());
+    let names = |run: &common::Run| -> Vec<String> {
+        run.json()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let by_flag = env.run(&["credentials", "list", "--json", "--data-dir", flag], "");
+    assert_eq!(names(by_flag.ok()), ["In the flag's"]);
+    let by_env = env.run(&["credentials", "list", "--json"], "");
+    assert_eq!(names(by_env.ok()), ["In the environment's"]);
+    // Without the environment variable, the flag alone.
+    let mut cmd = env.command(&["credentials", "list", "--json", "--data-dir", flag]);
+    cmd.env_remove("LATCHKEY_DATA_DIR");
+    let alone = env.run_command(cmd, "");
+    assert_eq!(names(alone.ok()), ["In the flag's"]);
+
+    let dump: Vec<u8> = ["latchkey.db", "latchkey.db-wal"]
+        .iter()
+        .filter_map(|f| std::fs::read(elsewhere.join(f)).ok())
+        .flatten()
+        .collect();
+    let dump = String::from_utf8_lossy(&dump);
+    for form in strict_forms(&env, &[]) {
+        assert!(!dump.contains(&form), "the flag's database holds a secret");
+    }
+    assert_no_secret_anywhere(&env, &[]).await;
+}
+
+/// Drives a command through a pseudo-terminal: waits for each prompt (the output ending with
+/// it) and for the terminal's echo to be off, then types the answer. Prints the transcript.
+/// Arguments: the number of prompts, the prompts, then the command; answers on stdin.
+const PTY_DRIVER: &str = r#"
+import os, pty, select, sys, termios, time
+count = int(sys.argv[1])
+prompts = [p.encode() for p in sys.argv[2:2 + count]]
+command = sys.argv[2 + count:]
+answers = sys.stdin.read().splitlines()
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(command[0], command)
+out = b""
+def read(deadline):
+    global out
+    while time.time() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.05)
+        if ready:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                return False
+            if not chunk:
+                return False
+            out += chunk
+            return True
+    return True
+for prompt, answer in zip(prompts, answers):
+    deadline = time.time() + 30
+    while not out.rstrip(b" ").endswith(prompt.rstrip(b" ")):
+        if not read(deadline) or time.time() >= deadline:
+            sys.stdout.write(out.decode(errors="replace"))
+            sys.exit("no prompt " + prompt.decode())
+    while termios.tcgetattr(fd)[3] & termios.ECHO:
+        if time.time() >= deadline:
+            sys.exit("the terminal still echoes at " + prompt.decode())
+        time.sleep(0.01)
+    os.write(fd, answer.encode() + b"\n")
+deadline = time.time() + 30
+while read(deadline) and time.time() < deadline:
+    pass
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(out.decode(errors="replace"))
+sys.exit(os.waitstatus_to_exitcode(status))
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_interactive_prompt_does_not_echo_the_secret() {
+    let env = Env::new().await;
+    let latchkey = env.command(&["credentials", "add", "chorus", "--name", "Chorus – typed"]);
+    let mut cmd = std::process::Command::new("python3");
+    cmd.args(["-c", PTY_DRIVER, "1", "API Token: "]);
+    cmd.arg(latchkey.get_program()).args(latchkey.get_args());
+    for (key, value) in latchkey.get_envs() {
+        match value {
+            Some(value) => cmd.env(key, value),
+            None => cmd.env_remove(key),
+        };
+    }
+    let typed = env.run_command(cmd, &format!("{}\n", env.demo().chorus_token));
+    typed
+        .ok()
+        .says("API Token: In Chorus.ai go to")
+        .says("Verified with")
+        .says("active");
+    assert!(
+        !typed.stdout.contains(&env.demo().chorus_token),
+        "the terminal showed the typed token:\n{}",
+        typed.stdout
+    );
+    let listed = env.run(&["credentials", "list", "--json"], "").ok().json();
+    assert_eq!(listed["items"][0]["name"], "Chorus – typed");
+    assert_eq!(listed["items"][0]["status"], "active");
+    assert_no_secret_anywhere(&env, &[]).await;
 }
 
 latchkey_testdb::backend_tests!(
@@ -468,4 +786,5 @@ latchkey_testdb::backend_tests!(
     a_credential_lives_its_whole_life,
     verification_of_a_stored_credential_records_a_rejection,
     bad_input_gets_a_clear_message_and_changes_nothing,
+    workspaces_and_list_filters_scope_what_is_shown,
 );
