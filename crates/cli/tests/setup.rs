@@ -353,6 +353,9 @@ async fn the_sandbox_command_prints_its_addresses_and_demo_credentials() {
             .to_owned()
     };
     let (api_id, api_token) = (field("api_id"), field("api_token"));
+    // The sandbox prints its demo token (that is its job); nothing Latchkey prints may.
+    env.secret(&api_token);
+    env.secret(&format!("{api_id}:{api_token}"));
     // Use the printed addresses and demo credential, as a newcomer would.
     let mut cmd = env.command(&[
         "credentials",
@@ -371,6 +374,8 @@ async fn the_sandbox_command_prints_its_addresses_and_demo_credentials() {
         .says("active");
     child.kill().unwrap();
     child.wait().unwrap();
+    env.assert_no_secret_in_output();
+    env.assert_no_secret_stored().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
