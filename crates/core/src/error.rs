@@ -125,6 +125,15 @@ pub enum CoreError {
     )]
     RateLimited { provider: String, retry_after: u64 },
 
+    #[error(
+        "{provider}'s weekly quota of {quota} requests for this account is used up; it renews when the next week starts (Sunday 00:00 GMT), in {retry_after} s"
+    )]
+    QuotaExhausted {
+        provider: String,
+        quota: u64,
+        retry_after: u64,
+    },
+
     #[error("the credential `{name}` is disabled; enable it first")]
     CredentialDisabled { name: String },
 
@@ -220,7 +229,7 @@ impl CoreError {
             CredentialDisabled { .. } => ErrorKind::Refused,
             InvalidProxyPath(_) => ErrorKind::Invalid,
             UpstreamTimeout { .. } | UpstreamUnreachable { .. } => ErrorKind::Unavailable,
-            RateLimited { .. } => ErrorKind::Unavailable,
+            RateLimited { .. } | QuotaExhausted { .. } => ErrorKind::Unavailable,
             MasterKeyMissing(_) | MasterKeyWrong(_) | Setup(_) => ErrorKind::Setup,
             Vault { .. } | Internal(_) => ErrorKind::Internal,
         }
@@ -254,6 +263,7 @@ impl CoreError {
             UpstreamTimeout { .. } => "upstream_timeout",
             UpstreamUnreachable { .. } => "upstream_unreachable",
             RateLimited { .. } => "rate_limited",
+            QuotaExhausted { .. } => "quota_exhausted",
             MasterKeyMissing(_) => "master_key_missing",
             MasterKeyWrong(_) => "master_key_wrong",
             Setup(_) => "setup",

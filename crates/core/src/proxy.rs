@@ -40,12 +40,32 @@ pub struct ProxyRequest {
     pub max_wait: Duration,
 }
 
-/// The provider's answer, ready to stream back, and what it took.
+/// The provider's answer, ready to stream back.
 pub struct ProxyAnswer {
     pub response: reqwest::Response,
-    pub provider: String,
+}
+
+/// What a proxied request took, filled in whatever its outcome (for metrics; no names, ids or
+/// secrets).
+#[derive(Debug, Clone, Default)]
+pub struct ProxyTrace {
+    /// The credential's provider (its catalog id), once the credential was found.
+    pub provider: Option<String>,
+    /// Requests sent again (after a 429, a 5xx or a connection error).
     pub retries: u32,
+    /// Time spent waiting for rate-limit slots.
     pub throttled_for: Duration,
+    /// For each request sent to the provider that got an answer: the time from sending it until
+    /// the answer's status and headers arrived (throttle waits and backoff not included).
+    pub upstream: Vec<Duration>,
+}
+
+/// Why no send slot was given.
+pub(crate) enum Refusal {
+    /// The rate limit's next slot is further away than the budget.
+    Busy(Duration),
+    /// The weekly quota is used up until the next week starts.
+    QuotaUsedUp { quota: u64, renews_in: Duration },
 }
 
 /// What the proxy keeps between requests.
@@ -129,15 +149,18 @@ pub fn forwardable_response_headers(mut headers: HeaderMap) -> HeaderMap {
 }
 
 impl Latchkey {
-    /// Proxy one request through a stored credential of the caller's workspace.
+    /// Proxy one request through a stored credential of the caller's workspace. `trace` is
+    /// filled in as the request goes, also when it fails.
     pub async fn proxy(
         &self,
         actor: &Actor,
         workspace: &str,
         reference: &str,
         request: ProxyRequest,
+        trace: &mut ProxyTrace,
     ) -> Result<ProxyAnswer> {
         let (ws, row) = self.recent_row(workspace, reference).await?;
+        trace.provider = Some(row.provider.clone());
         if !row.enabled {
             return Err(CoreError::CredentialDisabled {
                 name: row.name.clone(),
@@ -151,7 +174,6 @@ impl Latchkey {
         let target = provider
             .render_request(&values, &request.method, &request.path_and_query)
             .map_err(|e| CoreError::InvalidProxyPath(e.to_string()))?;
-        let limit = self.limit_of(provider);
         let account = account_of(provider, &values);
         drop(values);
 
@@ -163,22 +185,14 @@ impl Latchkey {
         if matches!(body, Some(ProxyBody::Buffered(_))) {
             headers.remove("content-length");
         }
-        let (mut retries, mut throttled_for) = (0u32, Duration::ZERO);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            if let Some(limit) = limit {
-                match self
-                    .proxy_state
-                    .throttle
-                    .reserve(&account, limit, left)
-                    .await
-                {
-                    Ok(wait) => {
-                        throttled_for += wait;
-                        tokio::time::sleep(wait).await;
-                    }
-                    Err(retry_after) => return Err(rate_limited(provider, retry_after)),
+            match self.reserve_send(provider, &account, left).await {
+                Ok(wait) => {
+                    trace.throttled_for += wait;
+                    tokio::time::sleep(wait).await;
                 }
+                Err(refusal) => return Err(refused(provider, refusal)),
             }
             let this_body = match &body {
                 Some(ProxyBody::Buffered(bytes)) => reqwest::Body::from(bytes.clone()),
@@ -188,12 +202,16 @@ impl Latchkey {
                 },
                 None => reqwest::Body::from(Bytes::new()),
             };
+            let sent_at = Instant::now();
             let sent = self
                 .outbound
                 .send_streaming(&target, headers.clone(), this_body)
                 .await;
             let response = match sent {
-                Ok(response) => response,
+                Ok(response) => {
+                    trace.upstream.push(sent_at.elapsed());
+                    response
+                }
                 Err(OutboundError::Timeout(seconds)) => {
                     return Err(CoreError::UpstreamTimeout {
                         provider: provider.name.clone(),
@@ -201,13 +219,13 @@ impl Latchkey {
                     });
                 }
                 Err(e) => {
-                    let pause = backoff(retries);
+                    let pause = backoff(trace.retries);
                     if replayable
-                        && retries < MAX_RETRIES
+                        && trace.retries < MAX_RETRIES
                         && Instant::now() + pause < deadline
                         && !matches!(e, OutboundError::Refused(_))
                     {
-                        retries += 1;
+                        trace.retries += 1;
                         tokio::time::sleep(pause).await;
                         continue;
                     }
@@ -222,38 +240,28 @@ impl Latchkey {
                 self.rejected_by_traffic(actor, &ws, &row.id, provider, status)
                     .await;
                 self.touch(&ws.id, &row.id).await;
-                return Ok(ProxyAnswer {
-                    response,
-                    provider: provider.id.clone(),
-                    retries,
-                    throttled_for,
-                });
+                return Ok(ProxyAnswer { response });
             }
             if status == 429 {
-                let wait =
-                    provider_wait(provider, response.headers()).unwrap_or_else(|| backoff(retries));
-                if replayable && retries < MAX_RETRIES && Instant::now() + wait < deadline {
-                    retries += 1;
+                let wait = provider_wait(provider, response.headers())
+                    .unwrap_or_else(|| backoff(trace.retries));
+                if replayable && trace.retries < MAX_RETRIES && Instant::now() + wait < deadline {
+                    trace.retries += 1;
                     tokio::time::sleep(wait).await;
                     continue;
                 }
                 return Err(rate_limited(provider, wait));
             }
-            if (500..600).contains(&status) && replayable && retries < MAX_RETRIES {
-                let pause = backoff(retries);
+            if (500..600).contains(&status) && replayable && trace.retries < MAX_RETRIES {
+                let pause = backoff(trace.retries);
                 if Instant::now() + pause < deadline {
-                    retries += 1;
+                    trace.retries += 1;
                     tokio::time::sleep(pause).await;
                     continue;
                 }
             }
             self.touch(&ws.id, &row.id).await;
-            return Ok(ProxyAnswer {
-                response,
-                provider: provider.id.clone(),
-                retries,
-                throttled_for,
-            });
+            return Ok(ProxyAnswer { response });
         }
     }
 
@@ -268,22 +276,50 @@ impl Latchkey {
         })
     }
 
-    /// Wait for a slot in the provider account's rate limit (verification uses this too, so that
-    /// it never pushes a busy account over its limit); `Err(retry_after)` past the budget.
+    /// A send time for one request to a provider account: a slot in its rate limit within
+    /// `budget` (`Ok(wait)`: send after waiting that long), then the request counted in its
+    /// weekly quota, if it has one. A request refused by the budget uses no quota.
+    pub(crate) async fn reserve_send(
+        &self,
+        provider: &Provider,
+        account: &str,
+        budget: Duration,
+    ) -> std::result::Result<Duration, Refusal> {
+        let wait = match self.limit_of(provider) {
+            Some(limit) => self
+                .proxy_state
+                .throttle
+                .reserve(account, limit, budget)
+                .await
+                .map_err(Refusal::Busy)?,
+            None => Duration::ZERO,
+        };
+        if let Some(quota) = provider.rate_limit.as_ref().and_then(|r| r.weekly) {
+            crate::throttle::count_in_weekly_quota(self.repo.as_ref(), account, quota)
+                .await
+                .map_err(|renews_in| Refusal::QuotaUsedUp { quota, renews_in })?;
+        }
+        Ok(wait)
+    }
+
+    /// Wait for a send slot of the provider account (verification uses this too, so that it
+    /// never pushes a busy account over its limit, and counts in its weekly quota);
+    /// `Err(retry_after)` past the budget or when the week's quota is used up.
     pub(crate) async fn wait_for_slot(
         &self,
         provider: &Provider,
         account: String,
         budget: Duration,
     ) -> std::result::Result<Duration, Duration> {
-        let Some(limit) = self.limit_of(provider) else {
-            return Ok(Duration::ZERO);
-        };
         let wait = self
-            .proxy_state
-            .throttle
-            .reserve(&account, limit, budget)
-            .await?;
+            .reserve_send(provider, &account, budget)
+            .await
+            .map_err(|refusal| match refusal {
+                Refusal::Busy(after)
+                | Refusal::QuotaUsedUp {
+                    renews_in: after, ..
+                } => after,
+            })?;
         tokio::time::sleep(wait).await;
         Ok(wait)
     }
@@ -384,10 +420,25 @@ pub(crate) fn account_of(
     )
 }
 
+fn ceil_secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
 fn rate_limited(provider: &Provider, retry_after: Duration) -> CoreError {
     CoreError::RateLimited {
         provider: provider.name.clone(),
-        retry_after: retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0),
+        retry_after: ceil_secs(retry_after),
+    }
+}
+
+fn refused(provider: &Provider, refusal: Refusal) -> CoreError {
+    match refusal {
+        Refusal::Busy(after) => rate_limited(provider, after),
+        Refusal::QuotaUsedUp { quota, renews_in } => CoreError::QuotaExhausted {
+            provider: provider.name.clone(),
+            quota,
+            retry_after: ceil_secs(renews_in).max(1),
+        },
     }
 }
 

@@ -86,7 +86,9 @@ impl ApiError {
             (CoreError::ProviderUnreachable { .. }, _) => StatusCode::BAD_GATEWAY,
             (CoreError::UpstreamUnreachable { .. }, _) => StatusCode::BAD_GATEWAY,
             (CoreError::UpstreamTimeout { .. }, _) => StatusCode::GATEWAY_TIMEOUT,
-            (CoreError::RateLimited { .. }, _) => StatusCode::TOO_MANY_REQUESTS,
+            (CoreError::RateLimited { .. } | CoreError::QuotaExhausted { .. }, _) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             (CoreError::InvalidProxyPath(_), _) => StatusCode::BAD_REQUEST,
             (CoreError::StoreUnavailable(_), _) => StatusCode::SERVICE_UNAVAILABLE,
             (_, ErrorKind::Invalid) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -122,7 +124,9 @@ impl From<CoreError> for ApiError {
         let field = e.field().map(str::to_owned);
         let mut error = ApiError::new(status, e.code(), e.to_string());
         error.field = field;
-        if let CoreError::RateLimited { retry_after, .. } = &e {
+        if let CoreError::RateLimited { retry_after, .. }
+        | CoreError::QuotaExhausted { retry_after, .. } = &e
+        {
             error = error.header(header::RETRY_AFTER, HeaderValue::from(*retry_after));
         }
         error

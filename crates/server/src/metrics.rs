@@ -104,22 +104,22 @@ impl Metrics {
             Family::<ProviderLabels, Counter<f64, std::sync::atomic::AtomicU64>>::default();
         registry.register(
             "proxy_requests",
-            "Proxied requests by provider and answer class",
+            "Proxied requests by provider (none: the credential was not found) and answer class",
             proxy_requests.clone(),
         );
         registry.register(
             "proxy_upstream_duration_seconds",
-            "Proxied request latency until the provider's answer starts",
+            "Time from sending a proxied request to the provider until its answer's status and headers arrive, one observation per request sent (retries too; throttle waits and backoff not included)",
             proxy_latency.clone(),
         );
         registry.register(
             "proxy_retries",
-            "Proxied requests sent again (429, 5xx, connection errors)",
+            "Proxied requests sent again (429, 5xx, connection errors), whatever the outcome",
             proxy_retries.clone(),
         );
         registry.register(
             "proxy_throttle_wait_seconds",
-            "Time proxied requests waited for a rate-limit slot",
+            "Time proxied requests waited for a rate-limit slot, whatever the outcome",
             proxy_throttle_wait.clone(),
         );
         Metrics {
@@ -167,15 +167,10 @@ impl Metrics {
             .inc();
     }
 
-    pub fn proxy(
-        &self,
-        provider: Option<&str>,
-        class: &str,
-        seconds: f64,
-        retries: u32,
-        waited: std::time::Duration,
-    ) {
-        let provider = provider.unwrap_or("none").to_owned();
+    /// One proxied request: its outcome's `class` (`2xx` … `5xx` from the provider, or
+    /// `error_<code>` when Latchkey answered itself) and what `trace` says it took.
+    pub fn proxy(&self, trace: &latchkey_core::proxy::ProxyTrace, class: &str) {
+        let provider = trace.provider.clone().unwrap_or_else(|| "none".to_owned());
         self.proxy_requests
             .get_or_create(&ProxyLabels {
                 provider: provider.clone(),
@@ -183,16 +178,21 @@ impl Metrics {
             })
             .inc();
         let labels = ProviderLabels { provider };
-        self.proxy_latency.get_or_create(&labels).observe(seconds);
-        if retries > 0 {
+        if !trace.upstream.is_empty() {
+            let histogram = self.proxy_latency.get_or_create(&labels);
+            for took in &trace.upstream {
+                histogram.observe(took.as_secs_f64());
+            }
+        }
+        if trace.retries > 0 {
             self.proxy_retries
                 .get_or_create(&labels)
-                .inc_by(u64::from(retries));
+                .inc_by(u64::from(trace.retries));
         }
-        if !waited.is_zero() {
+        if !trace.throttled_for.is_zero() {
             self.proxy_throttle_wait
                 .get_or_create(&labels)
-                .inc_by(waited.as_secs_f64());
+                .inc_by(trace.throttled_for.as_secs_f64());
         }
     }
 

@@ -9,15 +9,17 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use futures_util::StreamExt;
 use latchkey_core::proxy::{
-    DEFAULT_MAX_WAIT, ProxyBody, ProxyRequest, forwardable_request_headers,
+    DEFAULT_MAX_WAIT, ProxyBody, ProxyRequest, ProxyTrace, forwardable_request_headers,
     forwardable_response_headers, is_idempotent,
 };
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The longest wait a caller may ask for.
 const MAX_MAX_WAIT: Duration = Duration::from_secs(300);
-/// The largest body buffered for an idempotent method (so that it can be retried).
+/// The largest body buffered for an idempotent method (so that it can be retried); a larger one
+/// streams through and that request is sent once.
 const MAX_BUFFERED: usize = 8 * 1024 * 1024;
 
 /// Send a request to the credential's provider with its auth injected (any method; GET shown).
@@ -43,7 +45,6 @@ pub async fn proxy(
     caller: Caller,
     request: Request,
 ) -> ApiResult<Response> {
-    let started = Instant::now();
     let (parts, body) = request.into_parts();
     let path = parts.uri.path();
     let rest = path
@@ -77,19 +78,12 @@ pub async fn proxy(
     };
     let method = parts.method.as_str().to_owned();
     let body = if is_idempotent(&method) {
-        let bytes = axum::body::to_bytes(body, MAX_BUFFERED)
-            .await
-            .map_err(|_| {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "body_too_large",
-                    format!(
-                        "A {method} body is buffered so that it can be retried, up to {} MiB.",
-                        MAX_BUFFERED >> 20
-                    ),
-                )
-            })?;
-        ProxyBody::Buffered(bytes)
+        let declared = parts
+            .headers
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        replayable_body(body, declared).await?
     } else {
         ProxyBody::Streamed(reqwest::Body::wrap_stream(body.into_data_stream()))
     };
@@ -100,36 +94,66 @@ pub async fn proxy(
         body,
         max_wait,
     };
+    let mut trace = ProxyTrace::default();
     let result = state
         .lk
-        .proxy(&caller.actor, caller.workspace(), &credential, request)
+        .proxy(
+            &caller.actor,
+            caller.workspace(),
+            &credential,
+            request,
+            &mut trace,
+        )
         .await;
     let answer = match result {
         Ok(answer) => answer,
         Err(e) => {
-            state.metrics.proxy(
-                None,
-                &e_class(&e),
-                started.elapsed().as_secs_f64(),
-                0,
-                Duration::ZERO,
-            );
+            state.metrics.proxy(&trace, &e_class(&e));
             return Err(e.into());
         }
     };
     let status = answer.response.status();
-    state.metrics.proxy(
-        Some(&answer.provider),
-        &format!("{}xx", status.as_u16() / 100),
-        started.elapsed().as_secs_f64(),
-        answer.retries,
-        answer.throttled_for,
-    );
+    state
+        .metrics
+        .proxy(&trace, &format!("{}xx", status.as_u16() / 100));
     let headers = forwardable_response_headers(answer.response.headers().clone());
     let mut response = Response::new(Body::from_stream(answer.response.bytes_stream()));
     *response.status_mut() = status;
     *response.headers_mut() = headers;
     Ok(response)
+}
+
+/// An idempotent method's body: buffered when it is at most [`MAX_BUFFERED`] (so that the request
+/// can be retried); a larger one streams, what was read first and then the rest, and is sent once.
+async fn replayable_body(body: Body, declared: Option<u64>) -> ApiResult<ProxyBody> {
+    let mut stream = body.into_data_stream();
+    if declared.is_some_and(|n| n > MAX_BUFFERED as u64) {
+        return Ok(ProxyBody::Streamed(reqwest::Body::wrap_stream(stream)));
+    }
+    let mut read = Vec::new();
+    let mut size = 0;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+                "The request body could not be read to its end.",
+            )
+        })?;
+        size += chunk.len();
+        read.push(chunk);
+        if size > MAX_BUFFERED {
+            let prefix = futures_util::stream::iter(read.into_iter().map(Ok::<_, axum::Error>));
+            return Ok(ProxyBody::Streamed(reqwest::Body::wrap_stream(
+                prefix.chain(stream),
+            )));
+        }
+    }
+    Ok(ProxyBody::Buffered(match read.len() {
+        0 => axum::body::Bytes::new(),
+        1 => read.remove(0),
+        _ => read.concat().into(),
+    }))
 }
 
 fn e_class(e: &latchkey_core::CoreError) -> String {
