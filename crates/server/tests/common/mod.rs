@@ -21,6 +21,8 @@ pub struct TestApp {
     pub lk: Latchkey,
     pub admin_token: String,
     pub db: TestDb,
+    /// What Latchkey was started with (another instance on the same database can use them).
+    pub settings: Settings,
 }
 
 impl TestApp {
@@ -30,6 +32,23 @@ impl TestApp {
 
     /// On `db`, reached at `database_url` when given (e.g. through a `Gate`).
     pub async fn spawn_on(db: TestDb, database_url: Option<String>) -> TestApp {
+        TestApp::spawn_configured(db, database_url, |_, _| {}).await
+    }
+
+    /// [`TestApp::spawn`] with `configure` changing the settings before Latchkey starts (a
+    /// providers directory, base URLs, timeouts); it sees the sandbox, already listening.
+    pub async fn spawn_with(
+        backend: Backend,
+        configure: impl FnOnce(&mut Settings, &Sandbox),
+    ) -> TestApp {
+        TestApp::spawn_configured(TestDb::new(backend).await, None, configure).await
+    }
+
+    async fn spawn_configured(
+        db: TestDb,
+        database_url: Option<String>,
+        configure: impl FnOnce(&mut Settings, &Sandbox),
+    ) -> TestApp {
         let sandbox = Sandbox::start(SandboxConfig {
             demo: DemoCredentials::random(),
             ..SandboxConfig::default()
@@ -48,6 +67,7 @@ impl TestApp {
                 .provider_base_urls
                 .insert(id.to_owned(), sandbox.base_url(id).unwrap());
         }
+        configure(&mut settings, &sandbox);
         let (lk, _) = Latchkey::start(&settings).await.unwrap();
         let (_, token) = lk
             .bootstrap_admin()
@@ -66,6 +86,7 @@ impl TestApp {
             lk,
             admin_token: token.expose().to_owned(),
             db,
+            settings,
         }
     }
 
