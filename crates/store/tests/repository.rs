@@ -317,3 +317,62 @@ async fn postgres_changes_reach_every_store_on_the_database() {
             .is_none()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_connections_run_with_wal_foreign_keys_and_a_busy_timeout() {
+    use sqlx::Connection as _;
+    let db = TestDb::new(Backend::Sqlite).await;
+    let path = db.data_dir().join(latchkey_store::SQLITE_FILE);
+    let store = Arc::new(latchkey_store::SqliteStore::open(&path).await.unwrap());
+
+    // Every connection of the store's pool (it holds up to four) has the pragmas in force.
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(store.pool().acquire().await.unwrap());
+    }
+    for conn in &mut held {
+        let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut **conn)
+            .await
+            .unwrap();
+        assert_eq!(journal, "wal");
+        let foreign_keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+            .fetch_one(&mut **conn)
+            .await
+            .unwrap();
+        assert_eq!(foreign_keys, 1);
+        let busy_ms: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+            .fetch_one(&mut **conn)
+            .await
+            .unwrap();
+        assert!(busy_ms >= 1000, "busy_timeout is {busy_ms} ms");
+    }
+    drop(held);
+
+    // Foreign keys are enforced: a credential of a workspace that does not exist is refused.
+    assert!(
+        store
+            .insert_credential(&row("ws-missing", "c1", "Orphan"))
+            .await
+            .is_err()
+    );
+
+    // The busy timeout: while another connection holds the write lock, a write waits for it
+    // instead of failing with "database is locked".
+    let url = format!("sqlite://{}", path.display());
+    let mut other = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::raw_sql("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let writer = store.clone();
+    let write = tokio::spawn(async move { writer.insert_workspace(&workspace("waited")).await });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!write.is_finished(), "the write waits for the lock");
+    sqlx::raw_sql("COMMIT").execute(&mut other).await.unwrap();
+    write
+        .await
+        .unwrap()
+        .expect("the write succeeds once the lock is free");
+    assert!(store.workspace_by_slug("waited").await.unwrap().is_some());
+}
