@@ -2,12 +2,14 @@
 //! authenticated caller, and shapes the answer; every rule is in core.
 
 use crate::AppState;
-use crate::error::{ApiError, ApiResult, Errors};
-use crate::extract::{Caller, IfMatch, JsonBody, etag};
+use crate::error::{
+    ApiError, ApiResult, BodyErrors, ConflictErrors, Errors, ProviderErrors, ProxyErrors,
+    StaleErrors,
+};
+use crate::extract::{Caller, IfMatch, JsonBody, OptionalJsonBody, etag};
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State, rejection::QueryRejection};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use latchkey_core::{
     ApiCredential, AuditEvent, AuditQuery, CoreError, Credential, DEFAULT_WORKSPACE, ListQuery,
@@ -177,7 +179,7 @@ fn verify_mode(param: &VerifyParam) -> VerifyMode {
     }
 }
 
-#[utoipa::path(post, path = "/v1/credentials", tag = "credentials", params(VerifyParam), request_body = CreateCredential, responses((status = 201, body = Credential, headers(("ETag" = String), ("Location" = String))), Errors), security(("basic" = []), ("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/credentials", tag = "credentials", params(VerifyParam), request_body = CreateCredential, responses((status = 201, body = Credential, headers(("ETag" = String), ("Location" = String))), Errors, BodyErrors, ConflictErrors, ProviderErrors), security(("basic" = []), ("bearer" = [])))]
 pub async fn create_credential(
     State(state): State<AppState>,
     caller: Caller,
@@ -276,7 +278,7 @@ pub struct PatchCredential {
     description: Option<String>,
 }
 
-#[utoipa::path(patch, path = "/v1/credentials/{id}", tag = "credentials", params(("id" = String, Path), ("If-Match" = Option<String>, Header, description = "The ETag last read; a stale one answers 412")), request_body = PatchCredential, responses((status = 200, body = Credential), Errors), security(("basic" = []), ("bearer" = [])))]
+#[utoipa::path(patch, path = "/v1/credentials/{id}", tag = "credentials", params(("id" = String, Path), ("If-Match" = Option<String>, Header, description = "The ETag last read; a stale one answers 412")), request_body = PatchCredential, responses((status = 200, body = Credential, headers(("ETag" = String))), Errors, BodyErrors, ConflictErrors, StaleErrors), security(("basic" = []), ("bearer" = [])))]
 pub async fn patch_credential(
     State(state): State<AppState>,
     caller: Caller,
@@ -323,7 +325,7 @@ pub struct ReplaceSecrets {
     fields: BTreeMap<String, Secret>,
 }
 
-#[utoipa::path(put, path = "/v1/credentials/{id}/secrets", tag = "credentials", params(("id" = String, Path), ("If-Match" = Option<String>, Header, description = "The ETag last read; a stale one answers 412"), VerifyParam), request_body = ReplaceSecrets, responses((status = 200, body = Credential), Errors), security(("basic" = []), ("bearer" = [])))]
+#[utoipa::path(put, path = "/v1/credentials/{id}/secrets", tag = "credentials", params(("id" = String, Path), ("If-Match" = Option<String>, Header, description = "The ETag last read; a stale one answers 412"), VerifyParam), request_body = ReplaceSecrets, responses((status = 200, body = Credential, headers(("ETag" = String))), Errors, BodyErrors, ConflictErrors, StaleErrors, ProviderErrors), security(("basic" = []), ("bearer" = [])))]
 pub async fn replace_secrets(
     State(state): State<AppState>,
     caller: Caller,
@@ -356,7 +358,7 @@ pub async fn replace_secrets(
     Ok(credential_response(StatusCode::OK, &result?))
 }
 
-#[utoipa::path(post, path = "/v1/credentials/{id}/verify", tag = "credentials", params(("id" = String, Path, description = "The object's id (or, for credentials and API credentials, its name)")), responses((status = 200, body = VerifyResult), Errors), security(("basic" = []), ("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/credentials/{id}/verify", tag = "credentials", params(("id" = String, Path, description = "The object's id (or, for credentials and API credentials, its name)")), responses((status = 200, body = VerifyResult, headers(("ETag" = String))), Errors, ConflictErrors, ProviderErrors), security(("basic" = []), ("bearer" = [])))]
 pub async fn verify_credential(
     State(state): State<AppState>,
     caller: Caller,
@@ -396,7 +398,7 @@ pub async fn verify_credential(
     Ok(with_etag(StatusCode::OK, revision, &body))
 }
 
-#[utoipa::path(post, path = "/v1/credentials/{id}/disable", tag = "credentials", params(("id" = String, Path), ("If-Match" = Option<String>, Header, description = "The ETag last read; a stale one answers 412")), responses((status = 200, body = Credential), Errors), security(("basic" = []), ("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/credentials/{id}/disable", tag = "credentials", params(("id" = String, Path), ("If-Match" = Option<String>, Header, description = "The ETag last read; a stale one answers 412")), responses((status = 200, body = Credential, headers(("ETag" = String))), Errors, ConflictErrors, StaleErrors), security(("basic" = []), ("bearer" = [])))]
 pub async fn disable_credential(
     State(state): State<AppState>,
     caller: Caller,
@@ -410,7 +412,7 @@ pub async fn disable_credential(
     Ok(credential_response(StatusCode::OK, &c))
 }
 
-#[utoipa::path(post, path = "/v1/credentials/{id}/enable", tag = "credentials", params(("id" = String, Path), ("If-Match" = Option<String>, Header, description = "The ETag last read; a stale one answers 412")), responses((status = 200, body = Credential), Errors), security(("basic" = []), ("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/credentials/{id}/enable", tag = "credentials", params(("id" = String, Path), ("If-Match" = Option<String>, Header, description = "The ETag last read; a stale one answers 412")), responses((status = 200, body = Credential, headers(("ETag" = String))), Errors, ConflictErrors, StaleErrors), security(("basic" = []), ("bearer" = [])))]
 pub async fn enable_credential(
     State(state): State<AppState>,
     caller: Caller,
@@ -424,7 +426,7 @@ pub async fn enable_credential(
     Ok(credential_response(StatusCode::OK, &c))
 }
 
-#[utoipa::path(delete, path = "/v1/credentials/{id}", tag = "credentials", params(("id" = String, Path), ("If-Match" = Option<String>, Header, description = "The ETag last read; a stale one answers 412")), responses((status = 204, description = "Deleted"), Errors), security(("basic" = []), ("bearer" = [])))]
+#[utoipa::path(delete, path = "/v1/credentials/{id}", tag = "credentials", params(("id" = String, Path), ("If-Match" = Option<String>, Header, description = "The ETag last read; a stale one answers 412")), responses((status = 204, description = "Deleted"), Errors, ConflictErrors, StaleErrors), security(("basic" = []), ("bearer" = [])))]
 pub async fn delete_credential(
     State(state): State<AppState>,
     caller: Caller,
@@ -477,7 +479,7 @@ pub struct CreateApiCredential {
     role: Option<String>,
 }
 
-#[utoipa::path(post, path = "/v1/api-credentials", tag = "api-credentials", request_body = CreateApiCredential, responses((status = 201, body = IssuedToken), Errors), security(("basic" = []), ("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/api-credentials", tag = "api-credentials", request_body = CreateApiCredential, responses((status = 201, body = IssuedToken, headers(("ETag" = String), ("Location" = String))), Errors, BodyErrors, ConflictErrors), security(("basic" = []), ("bearer" = [])))]
 pub async fn create_api_credential(
     State(state): State<AppState>,
     caller: Caller,
@@ -506,7 +508,7 @@ pub async fn create_api_credential(
     Ok(response)
 }
 
-#[utoipa::path(get, path = "/v1/api-credentials/{id}", tag = "api-credentials", params(("id" = String, Path, description = "The object's id (or, for credentials and API credentials, its name)")), responses((status = 200, body = ApiCredential), Errors), security(("basic" = []), ("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/api-credentials/{id}", tag = "api-credentials", params(("id" = String, Path, description = "The object's id (or, for credentials and API credentials, its name)")), responses((status = 200, body = ApiCredential, headers(("ETag" = String))), Errors), security(("basic" = []), ("bearer" = [])))]
 pub async fn get_api_credential(
     State(state): State<AppState>,
     caller: Caller,
@@ -523,7 +525,7 @@ pub struct PatchApiCredential {
     name: String,
 }
 
-#[utoipa::path(patch, path = "/v1/api-credentials/{id}", tag = "api-credentials", params(("id" = String, Path), ("If-Match" = Option<String>, Header, description = "The ETag last read; a stale one answers 412")), request_body = PatchApiCredential, responses((status = 200, body = ApiCredential), Errors), security(("basic" = []), ("bearer" = [])))]
+#[utoipa::path(patch, path = "/v1/api-credentials/{id}", tag = "api-credentials", params(("id" = String, Path), ("If-Match" = Option<String>, Header, description = "The ETag last read; a stale one answers 412")), request_body = PatchApiCredential, responses((status = 200, body = ApiCredential, headers(("ETag" = String))), Errors, BodyErrors, ConflictErrors, StaleErrors), security(("basic" = []), ("bearer" = [])))]
 pub async fn patch_api_credential(
     State(state): State<AppState>,
     caller: Caller,
@@ -545,7 +547,7 @@ pub async fn patch_api_credential(
     Ok(api_credential_response(StatusCode::OK, &c))
 }
 
-#[utoipa::path(post, path = "/v1/api-credentials/{id}/disable", tag = "api-credentials", params(("id" = String, Path), ("If-Match" = Option<String>, Header, description = "The ETag last read; a stale one answers 412")), responses((status = 200, body = ApiCredential), Errors), security(("basic" = []), ("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/api-credentials/{id}/disable", tag = "api-credentials", params(("id" = String, Path), ("If-Match" = Option<String>, Header, description = "The ETag last read; a stale one answers 412")), responses((status = 200, body = ApiCredential, headers(("ETag" = String))), Errors, ConflictErrors, StaleErrors), security(("basic" = []), ("bearer" = [])))]
 pub async fn disable_api_credential(
     State(state): State<AppState>,
     caller: Caller,
@@ -565,7 +567,7 @@ pub async fn disable_api_credential(
     Ok(api_credential_response(StatusCode::OK, &c))
 }
 
-#[utoipa::path(post, path = "/v1/api-credentials/{id}/enable", tag = "api-credentials", params(("id" = String, Path), ("If-Match" = Option<String>, Header, description = "The ETag last read; a stale one answers 412")), responses((status = 200, body = ApiCredential), Errors), security(("basic" = []), ("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/api-credentials/{id}/enable", tag = "api-credentials", params(("id" = String, Path), ("If-Match" = Option<String>, Header, description = "The ETag last read; a stale one answers 412")), responses((status = 200, body = ApiCredential, headers(("ETag" = String))), Errors, ConflictErrors, StaleErrors), security(("basic" = []), ("bearer" = [])))]
 pub async fn enable_api_credential(
     State(state): State<AppState>,
     caller: Caller,
@@ -592,16 +594,14 @@ pub struct Regenerate {
     grace_seconds: Option<u64>,
 }
 
-#[utoipa::path(post, path = "/v1/api-credentials/{id}/regenerate", tag = "api-credentials", params(("id" = String, Path), ("If-Match" = Option<String>, Header, description = "The ETag last read; a stale one answers 412")), request_body(content = Option<Regenerate>, description = "Optional; may be left out"), responses((status = 200, body = IssuedToken), Errors), security(("basic" = []), ("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/api-credentials/{id}/regenerate", tag = "api-credentials", params(("id" = String, Path), ("If-Match" = Option<String>, Header, description = "The ETag last read; a stale one answers 412")), request_body(content = Option<Regenerate>, description = "Optional; may be left out"), responses((status = 200, body = IssuedToken, headers(("ETag" = String))), Errors, BodyErrors, ConflictErrors, StaleErrors), security(("basic" = []), ("bearer" = [])))]
 pub async fn regenerate_api_credential(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     IfMatch(expected): IfMatch,
-    headers: HeaderMap,
-    body: Bytes,
+    OptionalJsonBody(body): OptionalJsonBody<Regenerate>,
 ) -> ApiResult<Response> {
-    let body: Regenerate = optional_json(&headers, &body)?;
     let (c, token) = state
         .lk
         .regenerate_api_credential(
@@ -616,7 +616,7 @@ pub async fn regenerate_api_credential(
     Ok(with_token(StatusCode::OK, &c, &token))
 }
 
-#[utoipa::path(delete, path = "/v1/api-credentials/{id}", tag = "api-credentials", params(("id" = String, Path), ("If-Match" = Option<String>, Header, description = "The ETag last read; a stale one answers 412")), responses((status = 204, description = "Deleted"), Errors), security(("basic" = []), ("bearer" = [])))]
+#[utoipa::path(delete, path = "/v1/api-credentials/{id}", tag = "api-credentials", params(("id" = String, Path), ("If-Match" = Option<String>, Header, description = "The ETag last read; a stale one answers 412")), responses((status = 204, description = "Deleted"), Errors, ConflictErrors, StaleErrors), security(("basic" = []), ("bearer" = [])))]
 pub async fn delete_api_credential(
     State(state): State<AppState>,
     caller: Caller,
@@ -634,43 +634,6 @@ pub async fn delete_api_credential(
         )
         .await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// A body that may be left out entirely; when present it must be JSON of the right shape.
-fn optional_json<T: serde::de::DeserializeOwned + Default>(
-    headers: &HeaderMap,
-    body: &Bytes,
-) -> ApiResult<T> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    let json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(';')
-                .next()
-                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
-        });
-    if !json {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "Send the body as JSON with Content-Type: application/json.",
-        ));
-    }
-    serde_json::from_slice(body).map_err(|e| {
-        let code = if e.is_syntax() || e.is_eof() {
-            "malformed_json"
-        } else {
-            "invalid_body"
-        };
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            code,
-            format!("The JSON body does not fit: {e}."),
-        )
-    })
 }
 
 // ----- workspaces -----
@@ -707,7 +670,7 @@ pub struct CreateWorkspace {
     slug: String,
 }
 
-#[utoipa::path(post, path = "/v1/workspaces", tag = "workspaces", request_body = CreateWorkspace, responses((status = 201, body = Workspace), Errors), security(("basic" = []), ("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/workspaces", tag = "workspaces", request_body = CreateWorkspace, responses((status = 201, body = Workspace), Errors, BodyErrors, ConflictErrors), security(("basic" = []), ("bearer" = [])))]
 pub async fn create_workspace(
     State(state): State<AppState>,
     caller: Caller,
@@ -771,4 +734,69 @@ pub async fn list_audit(
 
 fn humantime_parse(text: &str) -> Option<Timestamp> {
     latchkey_core::parse_rfc3339(text)
+}
+
+// ----- proxy (the HTTP side is in `crate::proxy`) -----
+
+/// Send a request to the credential's provider at a path under its base URL, with the provider's
+/// auth injected; the request's body and allowed headers are passed on as sent (HEAD as GET). The
+/// answer is the provider's, streamed back with its status and headers.
+#[utoipa::path(
+    method(get, post, put, patch, delete, options),
+    path = "/v1/proxy/{credential}/{path}",
+    operation_id = "proxy",
+    tag = "proxy",
+    params(
+        ("credential" = String, Path, description = "The credential's id or name"),
+        ("path" = String, Path, description = "The path under the provider's base URL (may hold `/`), with the query string passed on"),
+        ProxyHeaders,
+    ),
+    responses(
+        (status = "default", description = "The provider's answer (any status it gives)"),
+        Errors,
+        ProxyErrors,
+    ),
+    security(("basic" = []), ("bearer" = []))
+)]
+pub async fn proxy_path(
+    state: State<AppState>,
+    caller: Caller,
+    request: axum::extract::Request,
+) -> ApiResult<Response> {
+    crate::proxy::proxy(state, caller, request).await
+}
+
+/// As `/v1/proxy/{credential}/{path}`, at the provider's base URL itself.
+#[utoipa::path(
+    method(get, post, put, patch, delete, options),
+    path = "/v1/proxy/{credential}",
+    operation_id = "proxy_root",
+    tag = "proxy",
+    params(
+        ("credential" = String, Path, description = "The credential's id or name"),
+        ProxyHeaders,
+    ),
+    responses(
+        (status = "default", description = "The provider's answer (any status it gives)"),
+        Errors,
+        ProxyErrors,
+    ),
+    security(("basic" = []), ("bearer" = []))
+)]
+pub async fn proxy_root(
+    state: State<AppState>,
+    caller: Caller,
+    request: axum::extract::Request,
+) -> ApiResult<Response> {
+    crate::proxy::proxy(state, caller, request).await
+}
+
+/// The headers the proxy reads for itself (never passed on).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct ProxyHeaders {
+    /// Seconds Latchkey may wait for a rate-limit slot and retries (default 30, at most 300).
+    #[param(rename = "X-Latchkey-Max-Wait", minimum = 0)]
+    max_wait: Option<f64>,
 }

@@ -161,7 +161,7 @@ pub type ApiResult<T> = Result<T, ApiError>;
 #[derive(utoipa::IntoResponses)]
 #[allow(dead_code)]
 pub enum Errors {
-    /// Malformed JSON, unknown or mistyped fields, or a bad query string.
+    /// Malformed JSON, unknown or mistyped fields, or a bad query string or header.
     #[response(status = 400, content_type = "application/problem+json")]
     BadRequest(Problem),
     /// Authentication failed (the same answer for every cause).
@@ -170,31 +170,74 @@ pub enum Errors {
     /// The API credential may not do this.
     #[response(status = 403, content_type = "application/problem+json")]
     Forbidden(Problem),
-    /// No such object in the caller's workspace.
+    /// No such object in the caller's workspace (another workspace's ids answer the same).
     #[response(status = 404, content_type = "application/problem+json")]
     NotFound(Problem),
-    /// A duplicate name, a disabled credential, or a limit reached.
-    #[response(status = 409, content_type = "application/problem+json")]
-    Conflict(Problem),
-    /// If-Match names a revision that is no longer current.
-    #[response(status = 412, content_type = "application/problem+json")]
-    PreconditionFailed(Problem),
-    /// The body is larger than 64 KiB.
-    #[response(status = 413, content_type = "application/problem+json")]
-    PayloadTooLarge(Problem),
-    /// The body is not JSON.
-    #[response(status = 415, content_type = "application/problem+json")]
-    UnsupportedMediaType(Problem),
+    /// The request took longer than the server's request timeout.
+    #[response(status = 408, content_type = "application/problem+json")]
+    RequestTimeout(Problem),
     /// A value is not valid, or the provider rejected the credential.
     #[response(status = 422, content_type = "application/problem+json")]
     Unprocessable(Problem),
-    /// Too many failed authentications from this address.
+    /// Too many failed authentications from this address; for the proxy also the provider's rate
+    /// limit or quota. `Retry-After` says when to try again.
     #[response(status = 429, content_type = "application/problem+json")]
     TooManyRequests(Problem),
-    /// The provider could not be reached to verify the credential.
-    #[response(status = 502, content_type = "application/problem+json")]
-    BadGateway(Problem),
     /// The database is unavailable.
     #[response(status = 503, content_type = "application/problem+json")]
     Unavailable(Problem),
+}
+
+/// The further error answers of a route that takes a JSON body.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum BodyErrors {
+    /// The body is larger than 64 KiB.
+    #[response(status = 413, content_type = "application/problem+json")]
+    PayloadTooLarge(Problem),
+    /// The body is not JSON (send `Content-Type: application/json`).
+    #[response(status = 415, content_type = "application/problem+json")]
+    UnsupportedMediaType(Problem),
+}
+
+/// The further error answer of a route that can clash with what exists.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum ConflictErrors {
+    /// A duplicate name, a disabled credential, or a limit reached.
+    #[response(status = 409, content_type = "application/problem+json")]
+    Conflict(Problem),
+}
+
+/// The further error answer of a route that honours `If-Match`.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum StaleErrors {
+    /// If-Match names a revision that is no longer current; nothing was changed.
+    #[response(status = 412, content_type = "application/problem+json")]
+    PreconditionFailed(Problem),
+}
+
+/// The further error answer of a route that asks the provider.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum ProviderErrors {
+    /// The provider could not be reached to verify the credential.
+    #[response(status = 502, content_type = "application/problem+json")]
+    BadGateway(Problem),
+}
+
+/// The further error answers of the proxy (Latchkey's own; the provider's answers pass through).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum ProxyErrors {
+    /// The credential is disabled.
+    #[response(status = 409, content_type = "application/problem+json")]
+    Conflict(Problem),
+    /// The provider could not be reached.
+    #[response(status = 502, content_type = "application/problem+json")]
+    BadGateway(Problem),
+    /// The provider did not answer in time.
+    #[response(status = 504, content_type = "application/problem+json")]
+    GatewayTimeout(Problem),
 }

@@ -3,7 +3,8 @@
 
 use crate::AppState;
 use crate::error::ApiError;
-use axum::extract::rejection::JsonRejection;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, JsonRejection};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
 use base64::Engine as _;
@@ -216,19 +217,59 @@ fn json_problem(rejection: JsonRejection) -> ApiError {
                 format!("The body is not valid JSON: {detail}."),
             )
         }
-        JsonRejection::MissingJsonContentType(_) => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "Send the body as JSON with Content-Type: application/json.",
-        ),
-        JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!("The body is larger than {} KiB.", crate::MAX_BODY / 1024),
-            )
-        }
+        JsonRejection::MissingJsonContentType(_) => unsupported_media_type(),
+        JsonRejection::BytesRejection(e) => bytes_problem(e),
         other => ApiError::new(other.status(), "invalid_body", other.body_text()),
+    }
+}
+
+fn unsupported_media_type() -> ApiError {
+    ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        "Send the body as JSON with Content-Type: application/json.",
+    )
+}
+
+fn bytes_problem(e: BytesRejection) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("The body is larger than {} KiB.", crate::MAX_BODY / 1024),
+        )
+    } else {
+        ApiError::new(e.status(), "invalid_body", e.body_text())
+    }
+}
+
+/// A JSON body that may be left out: no body (or only whitespace) is `T::default()`; a body that
+/// is sent is held to the rules of [`JsonBody`] (content type, size, syntax, unknown fields).
+pub struct OptionalJsonBody<T>(pub T);
+
+impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(bytes_problem)?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJsonBody(T::default()));
+        }
+        if !json {
+            return Err(unsupported_media_type());
+        }
+        match axum::Json::<T>::from_bytes(&bytes) {
+            Ok(axum::Json(value)) => Ok(OptionalJsonBody(value)),
+            Err(rejection) => Err(json_problem(rejection)),
+        }
     }
 }
 

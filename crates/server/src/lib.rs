@@ -17,20 +17,23 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use extract::AuthThrottle;
 use latchkey_core::Latchkey;
+use openapi::Route;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 /// The largest request body accepted.
 pub const MAX_BODY: usize = 64 * 1024;
+
+/// How long a request other than a proxied one may take before it answers 408, unless set with
+/// [`AppState::with_request_timeout`].
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -40,6 +43,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     throttle: Arc<AuthThrottle>,
     web: Arc<web::WebState>,
+    request_timeout: Duration,
 }
 
 impl AppState {
@@ -49,77 +53,73 @@ impl AppState {
             metrics: Arc::new(Metrics::new()),
             throttle: Arc::new(AuthThrottle::new(20, Duration::from_secs(120))),
             web: Arc::new(web::WebState::default()),
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
         }
     }
+
+    /// How long a request other than a proxied one may take before it answers 408.
+    pub fn with_request_timeout(mut self, timeout: Duration) -> AppState {
+        self.request_timeout = timeout;
+        self
+    }
+}
+
+/// Every route of the REST API and the operations endpoints — the one declaration both the router
+/// and the OpenAPI document are made from (the web page's routes are in `web::router`).
+pub(crate) fn routes() -> Vec<Route> {
+    vec![
+        Route::new::<__path_healthz, _, _>(healthz),
+        Route::new::<__path_readyz, _, _>(readyz),
+        Route::new::<__path_metrics_text, _, _>(metrics_text),
+        Route::new::<openapi::__path_document, _, _>(openapi::document),
+        Route::new::<api::__path_list_providers, _, _>(api::list_providers),
+        Route::new::<api::__path_get_provider, _, _>(api::get_provider),
+        Route::new::<api::__path_list_credentials, _, _>(api::list_credentials),
+        Route::new::<api::__path_create_credential, _, _>(api::create_credential),
+        Route::new::<api::__path_get_credential, _, _>(api::get_credential),
+        Route::new::<api::__path_patch_credential, _, _>(api::patch_credential),
+        Route::new::<api::__path_delete_credential, _, _>(api::delete_credential),
+        Route::new::<api::__path_replace_secrets, _, _>(api::replace_secrets),
+        Route::new::<api::__path_verify_credential, _, _>(api::verify_credential),
+        Route::new::<api::__path_disable_credential, _, _>(api::disable_credential),
+        Route::new::<api::__path_enable_credential, _, _>(api::enable_credential),
+        Route::new::<api::__path_list_api_credentials, _, _>(api::list_api_credentials),
+        Route::new::<api::__path_create_api_credential, _, _>(api::create_api_credential),
+        Route::new::<api::__path_get_api_credential, _, _>(api::get_api_credential),
+        Route::new::<api::__path_patch_api_credential, _, _>(api::patch_api_credential),
+        Route::new::<api::__path_delete_api_credential, _, _>(api::delete_api_credential),
+        Route::new::<api::__path_disable_api_credential, _, _>(api::disable_api_credential),
+        Route::new::<api::__path_enable_api_credential, _, _>(api::enable_api_credential),
+        Route::new::<api::__path_regenerate_api_credential, _, _>(api::regenerate_api_credential),
+        Route::new::<api::__path_list_workspaces, _, _>(api::list_workspaces),
+        Route::new::<api::__path_create_workspace, _, _>(api::create_workspace),
+        Route::new::<api::__path_list_audit, _, _>(api::list_audit),
+        // The proxy has its own limits (the caller's X-Latchkey-Max-Wait, up to five minutes, and
+        // the upstream timeouts) rather than the request timeout.
+        Route::new::<api::__path_proxy_root, _, _>(api::proxy_root).untimed(),
+        Route::new::<api::__path_proxy_path, _, _>(api::proxy_path)
+            .rest_of_path()
+            .untimed(),
+    ]
 }
 
 /// The whole HTTP application: the REST API under `/v1`, the web page at `/` and the operations
 /// endpoints.
 pub fn build_router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
-    let v1 = Router::new()
-        .route("/providers", get(api::list_providers))
-        .route("/providers/{id}", get(api::get_provider))
-        .route(
-            "/credentials",
-            get(api::list_credentials).post(api::create_credential),
-        )
-        .route(
-            "/credentials/{id}",
-            get(api::get_credential)
-                .patch(api::patch_credential)
-                .delete(api::delete_credential),
-        )
-        .route(
-            "/credentials/{id}/secrets",
-            axum::routing::put(api::replace_secrets),
-        )
-        .route("/credentials/{id}/verify", post(api::verify_credential))
-        .route("/credentials/{id}/disable", post(api::disable_credential))
-        .route("/credentials/{id}/enable", post(api::enable_credential))
-        .route(
-            "/api-credentials",
-            get(api::list_api_credentials).post(api::create_api_credential),
-        )
-        .route(
-            "/api-credentials/{id}",
-            get(api::get_api_credential)
-                .patch(api::patch_api_credential)
-                .delete(api::delete_api_credential),
-        )
-        .route(
-            "/api-credentials/{id}/disable",
-            post(api::disable_api_credential),
-        )
-        .route(
-            "/api-credentials/{id}/enable",
-            post(api::enable_api_credential),
-        )
-        .route(
-            "/api-credentials/{id}/regenerate",
-            post(api::regenerate_api_credential),
-        )
-        .route(
-            "/workspaces",
-            get(api::list_workspaces).post(api::create_workspace),
-        )
-        .route("/audit", get(api::list_audit))
-        .route("/openapi.json", get(openapi::document))
-        // Every route above answers within a minute; the proxy, added below, has its own limits
-        // (the caller's X-Latchkey-Max-Wait, up to five minutes, and the upstream timeouts).
-        .layer(request_timeout())
-        .route("/proxy/{credential}", axum::routing::any(proxy::proxy))
-        .route(
-            "/proxy/{credential}/{*path}",
-            axum::routing::any(proxy::proxy),
-        );
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics_text))
-        .merge(web::router())
-        .layer(request_timeout())
-        .nest("/v1", v1)
+    let (timed, untimed): (Vec<Route>, Vec<Route>) = routes().into_iter().partition(Route::timed);
+    let mut router = web::router();
+    for route in timed {
+        router = router.route(&route.router_path(), route.into_handler());
+    }
+    router = router.layer(middleware::from_fn_with_state(
+        state.clone(),
+        request_deadline,
+    ));
+    for route in untimed {
+        router = router.route(&route.router_path(), route.into_handler());
+    }
+    router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
@@ -153,9 +153,21 @@ pub fn build_router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// How long a request other than a proxied one may take before it answers 408.
-fn request_timeout() -> TimeoutLayer {
-    TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(60))
+/// A request other than a proxied one that takes longer than the request timeout answers 408
+/// (its handler is dropped).
+async fn request_deadline(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(state.request_timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!(
+                "The request took longer than {} s and was abandoned; try again.",
+                state.request_timeout.as_secs_f64()
+            ),
+        )
+        .into_response(),
+    }
 }
 
 async fn record_metrics(State(state): State<AppState>, request: Request, next: Next) -> Response {
@@ -215,6 +227,9 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
+/// Prometheus metrics (OpenMetrics text): requests by route and status, latency, verification
+/// outcomes by provider, authentication failures, proxy traffic. No names, ids or secrets.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "The metrics", body = String, content_type = "application/openmetrics-text")))]
 async fn metrics_text(State(state): State<AppState>) -> Response {
     (
         [(

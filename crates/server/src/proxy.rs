@@ -66,7 +66,7 @@ pub async fn proxy(
             .ok()
             .and_then(|v| v.trim().parse::<f64>().ok())
             .filter(|s| s.is_finite() && *s >= 0.0)
-            .map(|s| Duration::from_secs_f64(s).min(MAX_MAX_WAIT))
+            .map(|s| Duration::from_secs_f64(s.min(MAX_MAX_WAIT.as_secs_f64())))
             .ok_or_else(|| {
                 ApiError::new(
                     StatusCode::BAD_REQUEST,

@@ -231,63 +231,80 @@ async fn another_workspaces_ids_answer_404_for_every_verb(backend: Backend) {
         .await
         .unwrap();
     let other = other_token.expose().to_owned();
-    let matrix: Vec<(Method, String, Option<serde_json::Value>)> = vec![
-        (Method::GET, format!("/v1/credentials/{cid}"), None),
+    // `{c}` is the credential, `{a}` the API credential: by id and by name.
+    let mut matrix: Vec<(Method, &str, Option<serde_json::Value>)> = vec![
+        (Method::GET, "/v1/credentials/{c}", None),
         (
             Method::PATCH,
-            format!("/v1/credentials/{cid}"),
+            "/v1/credentials/{c}",
             Some(json!({"name": "mine"})),
         ),
         (
             Method::PUT,
-            format!("/v1/credentials/{cid}/secrets"),
+            "/v1/credentials/{c}/secrets",
             Some(json!({"fields": {"api_token": "x"}})),
         ),
-        (Method::POST, format!("/v1/credentials/{cid}/verify"), None),
-        (Method::POST, format!("/v1/credentials/{cid}/disable"), None),
-        (Method::POST, format!("/v1/credentials/{cid}/enable"), None),
-        (Method::DELETE, format!("/v1/credentials/{cid}"), None),
-        (Method::GET, format!("/v1/api-credentials/{aid}"), None),
+        (Method::POST, "/v1/credentials/{c}/verify", None),
+        (Method::POST, "/v1/credentials/{c}/disable", None),
+        (Method::POST, "/v1/credentials/{c}/enable", None),
+        (Method::DELETE, "/v1/credentials/{c}", None),
+        (Method::GET, "/v1/api-credentials/{a}", None),
         (
             Method::PATCH,
-            format!("/v1/api-credentials/{aid}"),
+            "/v1/api-credentials/{a}",
             Some(json!({"name": "mine"})),
         ),
-        (
-            Method::POST,
-            format!("/v1/api-credentials/{aid}/disable"),
-            None,
-        ),
-        (
-            Method::POST,
-            format!("/v1/api-credentials/{aid}/enable"),
-            None,
-        ),
-        (
-            Method::POST,
-            format!("/v1/api-credentials/{aid}/regenerate"),
-            None,
-        ),
-        (Method::DELETE, format!("/v1/api-credentials/{aid}"), None),
+        (Method::POST, "/v1/api-credentials/{a}/disable", None),
+        (Method::POST, "/v1/api-credentials/{a}/enable", None),
+        (Method::POST, "/v1/api-credentials/{a}/regenerate", None),
+        (Method::DELETE, "/v1/api-credentials/{a}", None),
     ];
-    let missing_cid = "0190a6b2-0000-7000-8000-000000000000";
-    for (method, path, body) in matrix {
-        let mut request = app.with_token(method.clone(), &path, &other);
-        if let Some(body) = &body {
-            request = request.json(body);
+    for method in [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::OPTIONS,
+    ] {
+        for path in ["/v1/proxy/{c}/v1/ping", "/v1/proxy/{c}"] {
+            matrix.push((method.clone(), path, Some(json!({"x": 1}))));
         }
-        let (status, theirs) = read(request.send().await.unwrap()).await;
-        assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}: {theirs}");
-        // Exactly as an id that does not exist at all.
-        let missing_path = path.replace(cid, missing_cid).replace(aid, missing_cid);
-        let mut request = app.with_token(method.clone(), &missing_path, &other);
-        if let Some(body) = &body {
-            request = request.json(body);
-        }
-        let (status, missing) = read(request.send().await.unwrap()).await;
-        assert_eq!(status, StatusCode::NOT_FOUND);
-        assert_eq!(theirs["code"], missing["code"], "{method} {path}");
     }
+    let missing_cid = "0190a6b2-0000-7000-8000-000000000000";
+    app.sandbox.clear_requests();
+    let refs = [
+        ((cid, aid), (missing_cid, missing_cid)),
+        (("Aircall", "etl"), ("Nothing", "nothing")),
+    ];
+    for ((c, a), (missing_c, missing_a)) in refs {
+        for (method, template, body) in &matrix {
+            let path = template.replace("{c}", c).replace("{a}", a);
+            let mut request = app.with_token(method.clone(), &path, &other);
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let (status, theirs) = read(request.send().await.unwrap()).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}: {theirs}");
+            // Exactly as a reference to nothing at all.
+            let missing_path = template.replace("{c}", missing_c).replace("{a}", missing_a);
+            let mut request = app.with_token(method.clone(), &missing_path, &other);
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let (status, missing) = read(request.send().await.unwrap()).await;
+            assert_eq!(status, StatusCode::NOT_FOUND);
+            // The same answer, down to the detail (which names the reference as sent).
+            let theirs = theirs
+                .to_string()
+                .replace(c, missing_c)
+                .replace(a, missing_a);
+            assert_eq!(theirs, missing.to_string(), "{method} {path}");
+        }
+    }
+    // Nothing reached the provider.
+    assert!(app.sandbox.requests("aircall").is_empty());
     // Nothing of the first workspace changed.
     let still = expect(
         app.admin(Method::GET, &format!("/v1/credentials/{cid}")),

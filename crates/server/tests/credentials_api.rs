@@ -323,7 +323,12 @@ async fn operations_endpoints(backend: Backend) {
     let health = expect(app.client.get(app.url("/healthz")), 200).await;
     assert_eq!(health["status"], "ok");
     let ready = expect(app.client.get(app.url("/readyz")), 200).await;
+    assert_eq!(ready["status"], "ready");
     assert_eq!(ready["database"], backend.name());
+    // The master key is loaded: readiness names the primary key the server encrypts with.
+    let primary = app.lk.key_ring().primary_id().as_str().to_owned();
+    assert!(primary.starts_with("mk_"), "{primary}");
+    assert_eq!(ready["master_key"], primary.as_str(), "{ready}");
     app.create_demo("aircall", "Secret Project Name").await;
     let _ = app
         .client
@@ -358,63 +363,6 @@ async fn operations_endpoints(backend: Backend) {
     let response = app.client.get(app.url("/healthz")).send().await.unwrap();
     assert!(response.headers().contains_key("x-request-id"));
     assert_eq!(response.headers()["x-content-type-options"], "nosniff");
-}
-
-async fn the_openapi_document_covers_every_route(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let doc = expect(app.client.get(app.url("/v1/openapi.json")), 200).await;
-    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
-    let paths = doc["paths"].as_object().unwrap();
-    for (method, path) in [
-        ("get", "/v1/providers"),
-        ("get", "/v1/providers/{id}"),
-        ("get", "/v1/credentials"),
-        ("post", "/v1/credentials"),
-        ("get", "/v1/credentials/{id}"),
-        ("patch", "/v1/credentials/{id}"),
-        ("delete", "/v1/credentials/{id}"),
-        ("put", "/v1/credentials/{id}/secrets"),
-        ("post", "/v1/credentials/{id}/verify"),
-        ("post", "/v1/credentials/{id}/disable"),
-        ("post", "/v1/credentials/{id}/enable"),
-        ("get", "/v1/api-credentials"),
-        ("post", "/v1/api-credentials"),
-        ("get", "/v1/api-credentials/{id}"),
-        ("patch", "/v1/api-credentials/{id}"),
-        ("delete", "/v1/api-credentials/{id}"),
-        ("post", "/v1/api-credentials/{id}/disable"),
-        ("post", "/v1/api-credentials/{id}/enable"),
-        ("post", "/v1/api-credentials/{id}/regenerate"),
-        ("get", "/v1/workspaces"),
-        ("post", "/v1/workspaces"),
-        ("get", "/v1/audit"),
-        ("get", "/healthz"),
-        ("get", "/readyz"),
-    ] {
-        let operation = &paths[path][method];
-        assert!(operation.is_object(), "{method} {path} is not documented");
-        if path.starts_with("/v1/") {
-            for status in ["400", "401", "404", "422"] {
-                assert!(
-                    operation["responses"][status].is_object(),
-                    "{method} {path} lacks {status}"
-                );
-            }
-        }
-    }
-    let schemas = doc["components"]["schemas"].as_object().unwrap();
-    for schema in [
-        "Credential",
-        "ApiCredential",
-        "AuditEvent",
-        "Problem",
-        "Workspace",
-        "Status",
-    ] {
-        assert!(schemas.contains_key(schema), "{schema}");
-    }
-    // The document is public; it holds no secret and needs no token.
-    assert!(!doc.to_string().contains(&app.admin_token));
 }
 
 async fn shutdown_lets_requests_in_flight_finish(backend: Backend) {
@@ -524,7 +472,6 @@ latchkey_testdb::backend_tests!(
     concurrent_patches_with_the_same_if_match_have_one_winner,
     no_response_carries_a_stored_secret,
     operations_endpoints,
-    the_openapi_document_covers_every_route,
     shutdown_lets_requests_in_flight_finish,
     oversized_headers_are_refused,
 );
