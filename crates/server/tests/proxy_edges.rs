@@ -142,26 +142,28 @@ async fn second_instance(app: &TestApp) -> SocketAddr {
 
 /// A Clari Copilot account with a weekly quota of 3, used from two instances on one database:
 /// three requests reach the provider, the fourth (from either instance) answers 429 with the
-/// seconds until Sunday 00:00 GMT, and nothing more is sent.
+/// seconds until Sunday 00:00 GMT, and nothing more is sent. Another account with the same
+/// quota, hit by eight requests at once through both instances, lets exactly three through.
 async fn a_weekly_quota_holds_across_instances_until_the_week_ends(backend: Backend) {
     let app = TestApp::spawn_with(backend, |settings, sandbox| {
-        let file = copy_of(
-            CLARI_FILE,
-            "clari-copilot",
-            "clari-quota",
-            &[("weekly = 100000", "weekly = 3")],
-        );
-        add_providers(
-            settings,
-            &[(
-                "clari-quota",
-                file,
-                sandbox.base_url("clari-copilot").unwrap(),
-            )],
-        );
+        let clari = sandbox.base_url("clari-copilot").unwrap();
+        let files: Vec<(&str, String, String)> = ["clari-quota", "clari-burst"]
+            .into_iter()
+            .map(|id| {
+                let file = copy_of(
+                    CLARI_FILE,
+                    "clari-copilot",
+                    id,
+                    &[("weekly = 100000", "weekly = 3")],
+                );
+                (id, file, clari.clone())
+            })
+            .collect();
+        add_providers(settings, &files);
     })
     .await;
     create_unverified(&app, "clari-quota", "clari-copilot", "quota").await;
+    create_unverified(&app, "clari-burst", "clari-copilot", "burst").await;
     let other = second_instance(&app).await;
     let on_other = |path: &str| {
         app.client
@@ -209,6 +211,28 @@ async fn a_weekly_quota_holds_across_instances_until_the_week_ends(backend: Back
         3,
         "nothing was sent past the quota"
     );
+
+    // At once, through both instances: the count is atomic.
+    app.sandbox.clear_requests();
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let request = if i % 2 == 0 {
+            app.admin(Method::GET, "/v1/proxy/burst/users")
+        } else {
+            on_other("/v1/proxy/burst/users")
+        };
+        tasks.push(tokio::spawn(async move {
+            request.send().await.unwrap().status().as_u16()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    statuses.sort();
+    assert_eq!(statuses, [200, 200, 200, 429, 429, 429, 429, 429]);
+    assert_eq!(app.sandbox.requests("clari-copilot").len(), 3);
+
     // The built-in Clari Copilot keeps its own count: its quota is untouched.
     app.create_demo("clari-copilot", "clari").await;
     expect(app.admin(Method::GET, "/v1/proxy/clari/users"), 200).await;
