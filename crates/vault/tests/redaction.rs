@@ -183,3 +183,97 @@ fn error_messages_never_hold_secret_material() {
         }
     }
 }
+
+/// SECURITY-TESTS 28, panic messages: a caller that unwraps a vault result (or prints a secret
+/// into a panic) panics with a message that holds no secret material. The hook collects the
+/// messages of this test's thread; other threads' panics go to the previous hook.
+#[test]
+fn panic_messages_never_hold_secret_material() {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    use std::sync::{Arc, Mutex};
+
+    let key = MasterKey::generate();
+    let key_raw = key_bytes(&key);
+    let key_b64 = key.to_base64().expose().to_owned();
+    let ring = KeyRing::new(key);
+    let binding = Binding::new("ws", "cred", 1);
+    let envelope = ring.seal(&binding, RAW.as_bytes()).unwrap();
+    let mut fields = SecretFields::new();
+    fields.insert("api_token".into(), Secret::new(RAW));
+    let almost = format!("{}==", &key_b64[..42]);
+
+    let previous = Arc::new(std::panic::take_hook());
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let me = std::thread::current().id();
+    {
+        let (previous, seen) = (previous.clone(), seen.clone());
+        std::panic::set_hook(Box::new(move |info| {
+            if std::thread::current().id() != me {
+                return previous(info);
+            }
+            let payload = info
+                .payload()
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| {
+                    info.payload()
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_owned())
+                })
+                .unwrap_or_default();
+            seen.lock().unwrap().push(format!("{payload}\n{info}"));
+        }));
+    }
+
+    let paths: Vec<Box<dyn Fn()>> = vec![
+        // The opened plaintext, unwrapped the wrong way round: its Debug is in the message.
+        Box::new(|| {
+            ring.open(&binding, &envelope).unwrap_err();
+        }),
+        Box::new(|| {
+            ring.open(&Binding::new("ws", "other", 1), &envelope)
+                .unwrap();
+        }),
+        Box::new(|| {
+            KeyRing::new(MasterKey::generate())
+                .open(&binding, &envelope)
+                .expect("opening with another key");
+        }),
+        Box::new(|| {
+            MasterKey::from_base64(&almost).unwrap();
+        }),
+        Box::new(|| {
+            MasterKey::from_base64(RAW).unwrap();
+        }),
+        Box::new(|| {
+            KeyRing::from_key_file(format!("{key_b64}\n{almost}\n").as_bytes()).unwrap();
+        }),
+        Box::new(|| {
+            latchkey_vault::decode_fields(RAW.as_bytes()).unwrap();
+        }),
+        Box::new(|| {
+            let opened = latchkey_vault::decode_fields(encode_fields(&fields).expose());
+            opened.unwrap_err();
+        }),
+        Box::new(|| panic!("while using {fields:?} and {:?}", Secret::new(RAW))),
+        Box::new(|| panic!("{:?}", SecretBytes::from(RAW.as_bytes().to_vec()))),
+        Box::new(|| {
+            let sealed: Result<(), _> = Err(encode_fields(&fields));
+            sealed.unwrap();
+        }),
+        Box::new(|| panic!("the ring {ring:?} with key {:?}", MasterKey::generate())),
+    ];
+    for path in &paths {
+        assert!(catch_unwind(AssertUnwindSafe(path)).is_err(), "it panics");
+    }
+    let _ = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| previous(info)));
+
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), paths.len(), "{seen:?}");
+    for message in seen.iter() {
+        assert_clean(message, RAW.as_bytes());
+        assert_clean(message, &key_raw);
+        assert!(!message.contains(&key_b64), "{message}");
+    }
+}
