@@ -1,0 +1,354 @@
+//! `latchkey serve` as a process, against the test's own sandbox providers: SIGTERM and SIGINT let
+//! a request in flight finish and exit 0; JSON logs, each request-scoped line with its request id;
+//! `listen` from the config file and `LATCHKEY_LISTEN`; the CLI's changes on the same data are
+//! audited as `operator`.
+
+mod common;
+
+use common::Env;
+use latchkey_testdb::Backend;
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Served {
+    child: Child,
+    stderr: std::thread::JoinHandle<String>,
+    url: String,
+    token: String,
+    client: reqwest::Client,
+}
+
+/// Start `cmd` (a `latchkey … serve` command) and wait until it prints its URL and admin token.
+fn spawn(mut cmd: Command) -> Served {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("latchkey runs");
+    let mut err = child.stderr.take().unwrap();
+    let stderr = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = err.read_to_string(&mut text);
+        text
+    });
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut url, mut token, mut token_next) = (None, None, false);
+    while let Some(Ok(line)) = lines.next() {
+        if let Some(rest) = line.strip_prefix("Latchkey is listening on ") {
+            url = Some(rest.trim().to_owned());
+        }
+        if token_next {
+            token = Some(line.trim().to_owned());
+        }
+        token_next = line.starts_with("Admin API credential");
+        if url.is_some() && token.is_some() {
+            break;
+        }
+    }
+    // Keep draining stdout so that the server never blocks on it.
+    std::thread::spawn(move || for _ in lines.by_ref() {});
+    let (Some(url), Some(token)) = (url, token) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("serve did not start: {}", stderr.join().unwrap());
+    };
+    Served {
+        child,
+        stderr,
+        url,
+        token,
+        client: reqwest::Client::builder().no_proxy().build().unwrap(),
+    }
+}
+
+fn serve(env: &Env) -> Served {
+    spawn(env.command(&["serve", "--listen", "127.0.0.1:0"]))
+}
+
+impl Served {
+    fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+    }
+
+    fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+    }
+
+    /// Send `signal` and wait for the process to end: its exit code and its stderr.
+    async fn stop_with(self, signal: &str) -> (i32, String) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let mut child = self.child;
+        let stderr = self.stderr;
+        tokio::task::spawn_blocking(move || {
+            let status = child.wait().unwrap();
+            (status.code().unwrap_or(-1), stderr.join().unwrap())
+        })
+        .await
+        .unwrap()
+    }
+}
+
+/// The JSON body creating the sandbox's demo credential for `provider`.
+fn demo_body(env: &Env, provider: &str, name: &str) -> serde_json::Value {
+    let fields: serde_json::Map<String, serde_json::Value> = env
+        .demo()
+        .fields(provider)
+        .into_iter()
+        .map(|(k, v, _)| (k.to_owned(), serde_json::Value::String(v)))
+        .collect();
+    serde_json::json!({ "provider": provider, "name": name, "fields": fields })
+}
+
+/// Wait until the sandbox has received a request for `provider`.
+async fn until_the_provider_is_asked(env: &Env, provider: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while env.sandbox.requests(provider).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the request never reached {provider}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn assert_no_secret(env: &Env, text: &str) {
+    for secret in env.secrets() {
+        assert!(!text.contains(&secret), "a secret in the output:\n{text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_a_verification_in_flight_finish_and_exits_0() {
+    let env = Env::new().await;
+    let server = serve(&env);
+    env.sandbox.set_latency(Duration::from_millis(1500));
+    let request = server
+        .post("/v1/credentials")
+        .json(&demo_body(&env, "aircall", "Aircall"));
+    let in_flight = tokio::spawn(async move { request.send().await });
+    until_the_provider_is_asked(&env, "aircall").await;
+    let admin = server.token.clone();
+    let url = server.url.clone();
+    let (code, stderr) = server.stop_with("TERM").await;
+    let response = in_flight
+        .await
+        .unwrap()
+        .expect("the request in flight is answered");
+    assert_eq!(response.status(), 201);
+    let created: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(created["status"], "active");
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("Latchkey stopped"), "{stderr}");
+    assert!(!stderr.contains(&admin));
+    assert_no_secret(&env, &stderr);
+    // It no longer listens.
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    assert!(client.get(format!("{url}/healthz")).send().await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_lets_a_proxied_request_in_flight_finish_and_exits_0() {
+    let env = Env::new().await;
+    let server = serve(&env);
+    let created = server
+        .post("/v1/credentials")
+        .json(&demo_body(&env, "aircall", "Aircall"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    env.sandbox.clear_requests();
+    env.sandbox.set_latency(Duration::from_millis(1500));
+    let request = server.get("/v1/proxy/Aircall/v1/ping");
+    let in_flight = tokio::spawn(async move { request.send().await });
+    until_the_provider_is_asked(&env, "aircall").await;
+    let (code, stderr) = server.stop_with("INT").await;
+    let response = in_flight
+        .await
+        .unwrap()
+        .expect("the request in flight is answered");
+    assert_eq!(response.status(), 200);
+    assert!(!response.text().await.unwrap().is_empty());
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("Latchkey stopped"), "{stderr}");
+    assert_no_secret(&env, &stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_are_json_and_every_request_line_has_its_request_id() {
+    let env = Env::new().await;
+    env.set_env("LATCHKEY_LOG_FORMAT", "json");
+    env.set_env("LATCHKEY_LOG", "debug");
+    let server = serve(&env);
+    let wrong = env.secret("lkt_not-a-real-token-at-all");
+    let requests = [
+        server.get("/healthz"),
+        server.get("/v1/credentials"),
+        server
+            .post("/v1/credentials")
+            .json(&demo_body(&env, "chorus", "Chorus")),
+        server.get("/v1/credentials/Chorus"),
+        server.get("/v1/credentials/nothing-here"),
+        server
+            .client
+            .get(format!("{}/v1/credentials", server.url))
+            .bearer_auth(&wrong),
+    ];
+    let mut ids = Vec::new();
+    for request in requests {
+        let response = request.send().await.unwrap();
+        ids.push(
+            response.headers()["x-request-id"]
+                .to_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let admin = server.token.clone();
+    let (code, stderr) = server.stop_with("TERM").await;
+    assert_eq!(code, 0, "{stderr}");
+    let mut seen = std::collections::BTreeSet::new();
+    let mut lines = 0;
+    for line in stderr.lines() {
+        // The one plain line is the farewell after the log has ended.
+        if line.is_empty() || line == "Latchkey stopped." {
+            continue;
+        }
+        let entry: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("a log line that is not JSON ({e}): {line}"));
+        lines += 1;
+        let in_request = entry["spans"]
+            .as_array()
+            .is_some_and(|spans| spans.iter().any(|s| s["name"] == "request"));
+        if in_request {
+            let id = entry["span"]["request_id"]
+                .as_str()
+                .or_else(|| {
+                    entry["spans"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|s| s["name"] == "request")
+                        .and_then(|s| s["request_id"].as_str())
+                })
+                .unwrap_or_else(|| panic!("a request line without its id: {line}"));
+            assert!(ids.iter().any(|i| i == id), "an unknown request id: {line}");
+            seen.insert(id.to_owned());
+        }
+    }
+    assert!(lines > ids.len(), "{stderr}");
+    // Every request logged at least one line, with its id.
+    for id in &ids {
+        assert!(seen.contains(id), "no line for request {id}:\n{stderr}");
+    }
+    // The create's own message and the failed authentication are request lines.
+    for message in ["credential created", "authentication failed"] {
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.contains(message) && l.contains("request_id")),
+            "{message}"
+        );
+    }
+    assert!(!stderr.contains(&admin));
+    assert_no_secret(&env, &stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listen_comes_from_the_config_file_and_latchkey_listen_wins() {
+    let env = Env::new().await;
+    let config = env.dir().join("latchkey.toml");
+    std::fs::write(&config, "listen = \"127.0.0.2:0\"\n").unwrap();
+
+    let mut cmd = env.command(&["serve"]);
+    cmd.env("LATCHKEY_CONFIG", &config);
+    let server = spawn(cmd);
+    assert!(
+        server.url.starts_with("http://127.0.0.2:"),
+        "{}",
+        server.url
+    );
+    assert_eq!(server.get("/healthz").send().await.unwrap().status(), 200);
+    let (code, stderr) = server.stop_with("TERM").await;
+    assert_eq!(code, 0, "{stderr}");
+
+    let mut cmd = env.command(&["serve"]);
+    cmd.env("LATCHKEY_CONFIG", &config)
+        .env("LATCHKEY_LISTEN", "127.0.0.3:0");
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The admin was made on the first start: this one prints the URL only.
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let url = loop {
+        let mut line = String::new();
+        assert!(out.read_line(&mut line).unwrap() > 0, "serve ended early");
+        if let Some(rest) = line.strip_prefix("Latchkey is listening on ") {
+            break rest.trim().to_owned();
+        }
+    };
+    assert!(url.starts_with("http://127.0.0.3:"), "{url}");
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let health = client.get(format!("{url}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+}
+
+async fn the_clis_changes_are_audited_as_the_operator(backend: Backend) {
+    let env = Env::on(backend).await;
+    let server = serve(&env);
+    // The CLI, on the same data while the server runs.
+    env.add_demo("chorus", "From the CLI").ok();
+    let page: serde_json::Value = server
+        .get("/v1/audit?action=credential.create")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let events = page["items"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{page}");
+    let event = &events[0];
+    assert_eq!(event["actor"]["kind"], "operator", "{event}");
+    assert!(event["actor"]["id"].is_null() && event["actor"]["name"].is_null());
+    assert_eq!(event["target"]["name"], "From the CLI");
+    assert_eq!(event["outcome"], "success");
+    // No request, so no request id and no client address.
+    assert!(event["request_id"].is_null() && event["client"].is_null());
+    let got = server
+        .get("/v1/credentials/From%20the%20CLI")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.status(), 200);
+    let (code, stderr) = server.stop_with("TERM").await;
+    assert_eq!(code, 0, "{stderr}");
+    env.assert_no_secret_in_output();
+}
+
+latchkey_testdb::backend_tests!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    the_clis_changes_are_audited_as_the_operator,
+);
