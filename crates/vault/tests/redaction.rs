@@ -258,8 +258,8 @@ fn panic_messages_never_hold_secret_material() {
         Box::new(|| panic!("while using {fields:?} and {:?}", Secret::new(RAW))),
         Box::new(|| panic!("{:?}", SecretBytes::from(RAW.as_bytes().to_vec()))),
         Box::new(|| {
-            let sealed: Result<(), _> = Err(encode_fields(&fields));
-            sealed.unwrap();
+            let encoded: Result<(), _> = std::hint::black_box(Err(encode_fields(&fields)));
+            encoded.unwrap();
         }),
         Box::new(|| panic!("the ring {ring:?} with key {:?}", MasterKey::generate())),
     ];
