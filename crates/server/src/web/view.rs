@@ -494,7 +494,7 @@ pub fn credential(chrome: &Chrome<'_>, d: &Detail<'_>) -> Markup {
                 (csrf_input(chrome.csrf))
                 input type="hidden" name="revision" value=(rev);
                 div class="actions" {
-                    button type="button" data-close { "Cancel" }
+                    button type="button" data-close autofocus { "Cancel" }
                     button type="submit" class="danger" id="delete-confirm" { "Delete" }
                 }
             }
@@ -636,7 +636,7 @@ fn api_dialogs(csrf: &str, a: &ApiCredential) -> Markup {
                 (csrf_input(csrf))
                 input type="hidden" name="revision" value=(a.revision);
                 div class="actions" {
-                    button type="button" data-close { "Cancel" }
+                    button type="button" data-close autofocus { "Cancel" }
                     button type="submit" class="danger" data-regenerate=(a.name) { "Regenerate" }
                 }
             }
@@ -648,7 +648,7 @@ fn api_dialogs(csrf: &str, a: &ApiCredential) -> Markup {
                 (csrf_input(csrf))
                 input type="hidden" name="revision" value=(a.revision);
                 div class="actions" {
-                    button type="button" data-close { "Cancel" }
+                    button type="button" data-close autofocus { "Cancel" }
                     button type="submit" class="danger" { "Delete" }
                 }
             }

@@ -359,6 +359,108 @@ impl Browser {
             .collect()
     }
 
+    /// The value of the page's cookie `name`, HttpOnly ones included (WebDriver sees them all).
+    pub async fn cookie(&self, name: &str) -> Option<String> {
+        self.call(reqwest::Method::GET, &format!("/cookie/{name}"), None)
+            .await
+            .ok()
+            .and_then(|c| c["value"].as_str().map(str::to_owned))
+    }
+
+    /// Let the page use a permission, e.g. `clipboard-read`.
+    pub async fn grant(&self, permission: &str) {
+        self.post(
+            "/permissions",
+            json!({ "descriptor": { "name": permission }, "state": "granted" }),
+        )
+        .await;
+    }
+
+    /// What the page's clipboard holds (needs `clipboard-read`, see [`Browser::grant`]).
+    pub async fn clipboard(&self) -> String {
+        self.post(
+            "/execute/async",
+            json!({
+                "script": "var done = arguments[arguments.length - 1]; navigator.clipboard.readText().then(done, function (e) { done('error: ' + e); });",
+                "args": []
+            }),
+        )
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+    }
+
+    /// Whether a dialog with this id is open.
+    pub async fn dialog_open(&self, id: &str) -> bool {
+        self.run(
+            "var d = document.getElementById(arguments[0]); return !!d && d.open;",
+            vec![json!(id)],
+        )
+        .await
+            == json!(true)
+    }
+
+    /// The id of the element that has the focus ("" when it has none).
+    pub async fn focused(&self) -> String {
+        self.run(
+            "return (document.activeElement && document.activeElement.id) || '';",
+            vec![],
+        )
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+    }
+
+    /// Keyboard only: with the dialog `id` open and the focus in it, Tab `rounds` times and
+    /// Shift+Tab `rounds + 2` times keep the focus inside; Escape closes it and gives the focus
+    /// back to the element `opener` (a CSS selector; `body` when nothing opened it).
+    pub async fn assert_focus_trapped_and_escape_closes(
+        &self,
+        id: &str,
+        rounds: usize,
+        opener: &str,
+    ) {
+        self.wait_until(
+            &format!("the dialog {id} with the focus"),
+            &format!(
+                "var d = document.getElementById({}); return !!d && d.open && d.contains(document.activeElement);",
+                json!(id)
+            ),
+        )
+        .await;
+        let keys =
+            std::iter::repeat_n(TAB, rounds).chain(std::iter::repeat_n(SHIFT_TAB, rounds + 2));
+        for key in keys {
+            self.press(key).await;
+            let inside = self
+                .run(
+                    "return document.getElementById(arguments[0]).contains(document.activeElement);",
+                    vec![json!(id)],
+                )
+                .await;
+            assert_eq!(inside, json!(true), "the focus stays in {id}");
+        }
+        self.press(ESCAPE).await;
+        self.wait_until(
+            &format!("{id} closed"),
+            &format!("return !document.getElementById({}).open;", json!(id)),
+        )
+        .await;
+        let back = self
+            .run(
+                "return document.activeElement === document.querySelector(arguments[0]);",
+                vec![json!(opener)],
+            )
+            .await;
+        assert_eq!(
+            back,
+            json!(true),
+            "the focus goes back to {opener} from {id}"
+        );
+    }
+
     pub async fn set_size(&self, width: u32, height: u32) {
         self.post("/window/rect", json!({ "width": width, "height": height }))
             .await;
@@ -380,5 +482,43 @@ impl Drop for Browser {
         }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+    }
+}
+
+/// Every page source a browser test saw, to search for secrets at the end.
+#[derive(Default)]
+pub struct Sources(Vec<(String, String)>);
+
+impl Sources {
+    /// Keep the page's source; check on the way that every input is labelled and that the
+    /// console shows no error (a CSP violation would).
+    pub async fn keep(&mut self, b: &Browser, label: &str) {
+        self.0.push((label.to_owned(), b.source().await));
+        assert_eq!(
+            b.unlabelled_inputs().await,
+            Vec::<String>::new(),
+            "unlabelled inputs on {label}"
+        );
+        assert_eq!(
+            b.console_errors().await,
+            Vec::<String>::new(),
+            "console errors on {label}"
+        );
+    }
+
+    /// No page kept (but those labelled in `except`) holds any of `secrets`.
+    pub fn assert_free_of(&self, secrets: &[String], except: &[&str]) {
+        assert!(!self.0.is_empty());
+        for (label, source) in &self.0 {
+            if except.contains(&label.as_str()) {
+                continue;
+            }
+            for s in secrets {
+                assert!(
+                    !source.contains(s.as_str()),
+                    "a secret in the page source of {label}"
+                );
+            }
+        }
     }
 }
