@@ -284,6 +284,15 @@ mod tests {
     }
 
     #[test]
+    fn a_first_version_cookie_without_an_id_does_not_open() {
+        let ring = KeyRing::new(MasterKey::generate());
+        let expires = now_secs() + 60;
+        let plain = format!("v1\n{expires}\ndefault\ncsrf\nlkt_x");
+        let sealed = ring.seal(&binding(), plain.as_bytes()).unwrap();
+        assert!(Session::open(&ring, &B64.encode(sealed)).is_none());
+    }
+
+    #[test]
     fn an_expired_session_does_not_open() {
         let ring = KeyRing::new(MasterKey::generate());
         let mut s = Session::new("default".into(), Secret::new("lkt_x"));
