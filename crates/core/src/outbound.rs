@@ -194,7 +194,7 @@ impl Outbound {
             .body(body)
             .send();
         match tokio::time::timeout(self.config.first_byte_timeout, send).await {
-            Ok(result) => result.map_err(|e| self.classify(e)),
+            Ok(result) => result.map_err(|e| self.classify(e, self.config.idle_timeout)),
             Err(_) => Err(OutboundError::Timeout(
                 self.config.first_byte_timeout.as_secs().max(1),
             )),
@@ -224,12 +224,19 @@ impl Outbound {
             value.set_sensitive(true);
             builder = builder.header(name.as_str(), value);
         }
-        let response = builder.send().await.map_err(|e| self.classify(e))?;
+        let response = builder
+            .send()
+            .await
+            .map_err(|e| self.classify(e, self.config.timeout))?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let mut body = Vec::new();
         let mut response = response;
-        while let Some(chunk) = response.chunk().await.map_err(|e| self.classify(e))? {
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| self.classify(e, self.config.timeout))?
+        {
             let room = MAX_BODY.saturating_sub(body.len());
             body.extend_from_slice(&chunk[..chunk.len().min(room)]);
             if room <= chunk.len() {
@@ -243,10 +250,17 @@ impl Outbound {
         })
     }
 
-    fn classify(&self, e: reqwest::Error) -> OutboundError {
+    /// `timeout` is the limit that a timeout other than connecting's ran into (the whole exchange
+    /// for verification, the idle pause for the proxy), so the message names the real one.
+    fn classify(&self, e: reqwest::Error, timeout: Duration) -> OutboundError {
         let e = e.without_url();
         if e.is_timeout() {
-            return OutboundError::Timeout(self.config.timeout.as_secs().max(1));
+            let limit = if e.is_connect() {
+                self.config.connect_timeout
+            } else {
+                timeout
+            };
+            return OutboundError::Timeout(limit.as_secs().max(1));
         }
         // The guard's refusal arrives as a connect error whose source is our message.
         let mut source: Option<&dyn std::error::Error> = Some(&e);

@@ -630,6 +630,10 @@ async fn a_connect_timeout_answers_504() {
     let (_, problem) = read(response).await;
     assert_eq!(problem["code"], "upstream_timeout", "{problem}");
     assert!(
+        problem["detail"].as_str().unwrap().contains(" 1 s"),
+        "the message names the connect timeout: {problem}"
+    );
+    assert!(
         started.elapsed() < Duration::from_secs(10),
         "the connect timeout (1 s) ended it, not the first-byte timeout (30 s)"
     );
@@ -674,6 +678,10 @@ async fn an_idle_upstream_times_out() {
     );
     let (_, problem) = read(response).await;
     assert_eq!(problem["code"], "upstream_timeout", "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains(" 1 s"),
+        "the message names the idle timeout: {problem}"
+    );
     assert!(started.elapsed() < Duration::from_secs(10));
 
     let started = Instant::now();
