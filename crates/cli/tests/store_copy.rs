@@ -63,6 +63,15 @@ fn printed_counts(stdout: &str) -> Value {
     })
 }
 
+/// The store at `url` (or the data directory's SQLite file), opened directly.
+async fn open_store(
+    url: Option<&str>,
+    data: &std::path::Path,
+) -> std::sync::Arc<dyn latchkey_store::Repository> {
+    let location = latchkey_store::Location::resolve(url, data).unwrap();
+    latchkey_store::open(&location).await.unwrap()
+}
+
 /// A new, empty database of `backend` and its URL (on SQLite, a file in its own directory).
 async fn empty_target(env: &Env, backend: Backend) -> (TestDb, String) {
     let db = TestDb::new(backend).await;
@@ -95,6 +104,22 @@ async fn a_store_copies_into_an_empty_database_and_works_there(target: Backend) 
     assert!(source["audit_events"].as_u64().unwrap() >= 4, "{source}");
     let (_target_db, url) = empty_target(&env, target).await;
     let data = env.data_dir();
+    // Two signed-out web sessions: one still within its lifetime, one past it.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    {
+        let store = open_store(None, &data).await;
+        store
+            .revoke_session("signed-out-live", now + 3_600_000, now)
+            .await
+            .unwrap();
+        store
+            .revoke_session("signed-out-expired", now - 1, now - 2)
+            .await
+            .unwrap();
+    }
     let copied = env
         .run(
             &[
@@ -128,6 +153,13 @@ async fn a_store_copies_into_an_empty_database_and_works_there(target: Backend) 
         .stderr
         .clone();
     assert!(refused.contains("copy into a new, empty database"));
+
+    // A session signed out on the source stays signed out on the copy.
+    {
+        let copy = open_store(Some(&url), &data).await;
+        assert!(copy.session_revoked("signed-out-live").await.unwrap());
+        assert!(!copy.session_revoked("signed-out-expired").await.unwrap());
+    }
 
     // The copy, opened with the same key file, holds and verifies the same credentials.
     let key = data.join("master.key");

@@ -103,6 +103,11 @@ pub async fn copy_store(
         done += rows.len() as u64;
         progress(done, total);
     }
+    // Signed-out web sessions stay signed out on the copy (their cookies open with the same key).
+    let now = crate::model::Timestamp::now().millis();
+    for (id, expires_at) in source.revoked_sessions(now).await? {
+        target.revoke_session(&id, expires_at, now).await?;
+    }
     // Rows written to the source meanwhile (a server still running on it) are not copied: the
     // counts below tell. Stop the servers first.
     let copied = CopyCounts {

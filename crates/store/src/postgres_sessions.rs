@@ -32,4 +32,14 @@ impl SessionRepository for PostgresStore {
             .map_err(db_error)?;
         Ok(found.is_some())
     }
+
+    async fn revoked_sessions(&self, now: i64) -> Result<Vec<(String, i64)>> {
+        sqlx::query_as(
+            "SELECT id, expires_at FROM revoked_sessions WHERE expires_at > $1 ORDER BY id",
+        )
+        .bind(now)
+        .fetch_all(self.pool())
+        .await
+        .map_err(db_error)
+    }
 }

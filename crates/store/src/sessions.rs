@@ -12,4 +12,6 @@ pub trait SessionRepository {
     async fn revoke_session(&self, id: &str, expires_at: i64, now: i64) -> Result<()>;
     /// Whether session `id` was ended (and its record not yet pruned).
     async fn session_revoked(&self, id: &str) -> Result<bool>;
+    /// The ended sessions whose expiry is after `now`, as `(id, expires_at)` (for `store copy`).
+    async fn revoked_sessions(&self, now: i64) -> Result<Vec<(String, i64)>>;
 }
