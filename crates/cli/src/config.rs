@@ -115,6 +115,7 @@ impl std::fmt::Debug for DatabaseUrl {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     listen: Option<std::net::SocketAddr>,
+    request_timeout: Option<String>,
     data_dir: Option<PathBuf>,
     database_url: Option<DatabaseUrl>,
     master_key_file: Option<PathBuf>,
@@ -149,6 +150,7 @@ const KNOWN_VARS: &[&str] = &[
     "LATCHKEY_LOG",
     "LATCHKEY_LOG_FORMAT",
     "LATCHKEY_LISTEN",
+    "LATCHKEY_REQUEST_TIMEOUT",
     "LATCHKEY_PROXY_FIRST_BYTE_TIMEOUT",
     "LATCHKEY_PROXY_IDLE_TIMEOUT",
 ];
@@ -265,11 +267,33 @@ pub fn settings(args: &GlobalArgs) -> Result<Settings> {
     })
 }
 
-/// The config file's `listen`, when there is a config file.
-pub fn file_listen(args: &GlobalArgs) -> Result<Option<std::net::SocketAddr>> {
-    Ok(match &args.config {
-        Some(path) => read_file(path)?.listen,
+/// `serve`'s own settings from the config file (`listen`, `request_timeout`), when there is one.
+#[derive(Debug, Default)]
+pub struct ServeFile {
+    pub listen: Option<std::net::SocketAddr>,
+    pub request_timeout: Option<Duration>,
+}
+
+pub fn serve_file(args: &GlobalArgs) -> Result<ServeFile> {
+    let Some(path) = &args.config else {
+        return Ok(ServeFile::default());
+    };
+    let file = read_file(path)?;
+    let request_timeout = match &file.request_timeout {
+        Some(text) => {
+            let value = humantime::parse_duration(text).with_context(|| {
+                "request_timeout in the config file must be a duration such as 60s".to_owned()
+            })?;
+            if value.is_zero() {
+                bail!("request_timeout must be longer than zero");
+            }
+            Some(value)
+        }
         None => None,
+    };
+    Ok(ServeFile {
+        listen: file.listen,
+        request_timeout,
     })
 }
 

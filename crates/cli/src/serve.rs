@@ -13,6 +13,10 @@ pub struct ServeArgs {
     /// The address to listen on [default: 127.0.0.1:8080; config file key: listen].
     #[arg(long, env = "LATCHKEY_LISTEN", value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
+    /// How long a request (other than a proxied one) may take before it answers 408
+    /// [default: 60s; config file key: request_timeout].
+    #[arg(long, env = "LATCHKEY_REQUEST_TIMEOUT", value_name = "DURATION")]
+    pub request_timeout: Option<humantime::Duration>,
     /// Also run the sandbox providers in-process and point the catalog at them, so that everything
     /// can be tried with no provider account.
     #[arg(long)]
@@ -24,10 +28,18 @@ pub async fn run(g: &GlobalArgs, args: ServeArgs) -> Result<()> {
     let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("cannot listen for SIGTERM")?;
     let mut settings = config::settings(g)?;
+    let file = config::serve_file(g)?;
     let listen = args
         .listen
-        .or(config::file_listen(g)?)
+        .or(file.listen)
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+    let request_timeout = match args.request_timeout.map(std::time::Duration::from) {
+        Some(d) if d.is_zero() => anyhow::bail!("--request-timeout must be longer than zero"),
+        Some(d) => d,
+        None => file
+            .request_timeout
+            .unwrap_or(latchkey_server::DEFAULT_REQUEST_TIMEOUT),
+    };
     let sandbox = if args.sandbox {
         let sandbox = Sandbox::start(SandboxConfig {
             demo: DemoCredentials::default(),
@@ -53,9 +65,12 @@ pub async fn run(g: &GlobalArgs, args: ServeArgs) -> Result<()> {
     let admin = lk.bootstrap_admin().await?;
     // A rotation (`latchkey keys rotate`) rewrites the key file: follow it.
     let _key_watch = lk.watch_key_file();
-    let app = Application::bind(listen, AppState::new(lk))
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
+    let app = Application::bind(
+        listen,
+        AppState::new(lk).with_request_timeout(request_timeout),
+    )
+    .await
+    .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = app.local_addr()?;
     println!("Latchkey is listening on http://{addr}");
     println!("Web page: http://{addr}/ (sign in with a workspace and an API credential token)");

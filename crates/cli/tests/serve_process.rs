@@ -315,6 +315,78 @@ async fn listen_comes_from_the_config_file_and_latchkey_listen_wins() {
     assert_eq!(status.code(), Some(0));
 }
 
+/// `request_timeout` (config file, `LATCHKEY_REQUEST_TIMEOUT`, `--request-timeout`) must be a
+/// duration longer than zero: anything else stops `serve` at start with a message naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_request_timeout_stops_serve_at_start() {
+    let env = Env::new().await;
+    let config = env.dir().join("latchkey.toml");
+    std::fs::write(&config, "request_timeout = \"soon\"\n").unwrap();
+    // (arguments, an environment variable, what the error says)
+    type Case<'a> = (&'a [&'a str], Option<(&'a str, &'a str)>, &'a str);
+    let cases: [Case; 3] = [
+        (
+            &["serve", "--listen", "127.0.0.1:0"],
+            None,
+            "request_timeout in the config file",
+        ),
+        (
+            &["serve", "--listen", "127.0.0.1:0"],
+            Some(("LATCHKEY_REQUEST_TIMEOUT", "0s")),
+            "--request-timeout must be longer than zero",
+        ),
+        (
+            &[
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--request-timeout",
+                "forever",
+            ],
+            None,
+            "--request-timeout",
+        ),
+    ];
+    for (i, (args, var, says)) in cases.into_iter().enumerate() {
+        let mut cmd = env.command(args);
+        if i == 0 {
+            cmd.env("LATCHKEY_CONFIG", &config);
+        }
+        if let Some((k, v)) = var {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                child.kill().ok();
+                panic!("serve started despite {args:?} {var:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        assert!(!status.success(), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(says),
+            "{args:?} should say {says:?}: {stderr}"
+        );
+    }
+}
+
 async fn the_clis_changes_are_audited_as_the_operator(backend: Backend) {
     let env = Env::on(backend).await;
     let server = serve(&env);
@@ -337,6 +409,26 @@ async fn the_clis_changes_are_audited_as_the_operator(backend: Backend) {
     assert_eq!(event["outcome"], "success");
     // No request, so no request id and no client address.
     assert!(event["request_id"].is_null() && event["client"].is_null());
+    // `actor=operator` finds the operator's events and no API credential's.
+    let by_operator: serde_json::Value = server
+        .get("/v1/audit?actor=operator")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let by_operator = by_operator["items"].as_array().unwrap();
+    assert!(
+        by_operator
+            .iter()
+            .any(|e| e["action"] == "credential.create"),
+        "{by_operator:?}"
+    );
+    assert!(
+        by_operator.iter().all(|e| e["actor"]["kind"] == "operator"),
+        "{by_operator:?}"
+    );
     let got = server
         .get("/v1/credentials/From%20the%20CLI")
         .send()

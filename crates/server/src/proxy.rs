@@ -22,24 +22,9 @@ const MAX_MAX_WAIT: Duration = Duration::from_secs(300);
 /// streams through and that request is sent once.
 const MAX_BUFFERED: usize = 8 * 1024 * 1024;
 
-/// Send a request to the credential's provider with its auth injected (any method; GET shown).
-/// The answer is the provider's, streamed back with its status and headers.
-#[utoipa::path(
-    get,
-    path = "/v1/proxy/{credential}/{path}",
-    tag = "proxy",
-    params(
-        ("credential" = String, Path, description = "The credential's id or name"),
-        ("path" = String, Path, description = "The path under the provider's base URL"),
-        ("X-Latchkey-Max-Wait" = Option<f64>, Header, description = "Seconds Latchkey may wait for a rate-limit slot and retries (default 30)"),
-    ),
-    responses(
-        (status = 200, description = "The provider's answer (any status it gives)"),
-        (status = 504, description = "The provider did not answer in time", body = crate::Problem, content_type = "application/problem+json"),
-        crate::error::Errors,
-    ),
-    security(("basic" = []), ("bearer" = []))
-)]
+/// Send a request to the credential's provider with its auth injected (the routes and their
+/// OpenAPI description are `api::proxy_path` and `api::proxy_root`). The answer is the
+/// provider's, streamed back with its status and headers.
 pub async fn proxy(
     State(state): State<AppState>,
     caller: Caller,

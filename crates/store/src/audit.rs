@@ -31,7 +31,7 @@ pub struct AuditFilter {
     pub action: Option<String>,
     /// Matches the target's id or name.
     pub target: Option<String>,
-    /// Matches the actor's id or name.
+    /// Matches the actor's id or name, or its kind (`operator` for the CLI's local operator).
     pub actor: Option<String>,
     /// UNIX milliseconds.
     pub since: Option<i64>,

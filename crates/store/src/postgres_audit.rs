@@ -61,6 +61,8 @@ impl AuditRepository for PostgresStore {
                 .push_bind(actor)
                 .push(" OR actor_name = ")
                 .push_bind(actor)
+                .push(" OR actor_kind = ")
+                .push_bind(actor)
                 .push(")");
         }
         if let Some(since) = filter.since {
