@@ -101,6 +101,7 @@ pub async fn run(g: &GlobalArgs, args: ServeArgs) -> Result<()> {
         }
     }
     println!();
+    println!("Stop with Ctrl-C.");
     app.serve(shutdown_signal(term))
         .await
         .context("the server stopped with an error")?;

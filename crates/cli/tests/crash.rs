@@ -6,59 +6,22 @@
 mod common;
 
 use common::Env;
+use common::serve::Served;
 use latchkey_testdb::Backend;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
-/// Start `latchkey serve` on the test's data; returns the process, its URL and (first start only)
-/// the printed admin token.
-fn serve(env: &Env) -> (Child, String, Option<String>) {
+/// Start `latchkey serve` on the test's data, its log at `warn` and thrown away.
+fn serve(env: &Env) -> Served {
     let mut command = env.command(&["serve", "--listen", "127.0.0.1:0"]);
-    command.env("LATCHKEY_LOG", "warn").stderr(Stdio::null());
-    serve_with(command)
-}
-
-fn serve_with(mut command: std::process::Command) -> (Child, String, Option<String>) {
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
-    let sink = lines.clone();
-    std::thread::spawn(move || {
-        for line in stdout.lines().map_while(Result::ok) {
-            sink.lock().unwrap().push(line);
-        }
-    });
-    let started = std::time::Instant::now();
-    let url = loop {
-        let found = lines.lock().unwrap().iter().find_map(|l| {
-            l.strip_prefix("Latchkey is listening on ")
-                .map(|u| u.trim().to_owned())
-        });
-        if let Some(url) = found {
-            break url;
-        }
-        assert!(started.elapsed().as_secs() < 30, "serve did not start");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
-    // The token, when there is one, is printed right after the address.
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let printed = lines.lock().unwrap().clone();
-    let token = printed
-        .iter()
-        .position(|l| l.starts_with("Admin API credential"))
-        .and_then(|i| printed.get(i + 1))
-        .map(|t| t.trim().to_owned());
-    (child, url, token)
+    command.env("LATCHKEY_LOG", "warn");
+    Served::start_with_stderr(command, Stdio::null())
 }
 
 async fn every_create_answered_201_survives_a_sigkill_mid_burst(backend: Backend) {
     let env = Env::on(backend).await;
-    let (mut server, url, token) = serve(&env);
+    let server = serve(&env);
+    let (url, token) = (server.url.clone(), server.admin.clone());
     let token = token.expect("a new database gets an admin token");
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let created = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -91,16 +54,16 @@ async fn every_create_answered_201_survives_a_sigkill_mid_burst(backend: Backend
     while created.lock().unwrap().len() < 200 {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
-    server.kill().unwrap(); // SIGKILL
-    server.wait().unwrap();
+    server.kill(); // SIGKILL
     while let Some(done) = writers.join_next().await {
         done.unwrap();
     }
     let answered: Vec<String> = created.lock().unwrap().clone();
     assert!(answered.len() >= 200);
 
-    let (mut server, url, again) = serve(&env);
-    assert!(again.is_none(), "a restart prints no token");
+    let server = serve(&env);
+    let url = server.url.clone();
+    assert!(server.admin.is_none(), "a restart prints no token");
     let mut stored = std::collections::HashSet::new();
     let mut after: Option<String> = None;
     loop {
@@ -125,8 +88,7 @@ async fn every_create_answered_201_survives_a_sigkill_mid_burst(backend: Backend
         lost.is_empty(),
         "answered 201 but gone after the crash: {lost:?}"
     );
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.kill();
 }
 
 latchkey_testdb::backend_tests!(
@@ -140,10 +102,9 @@ async fn a_postgres_outage_under_serve_answers_503_and_passes_without_a_restart(
     let gate = env.db.gate().await;
     let log = env.dir().join("serve.log");
     let mut command = env.command_with_url_in_environment(&["serve", "--listen", "127.0.0.1:0"]);
-    command
-        .env("LATCHKEY_DATABASE_URL", env.db.database_url_through(&gate))
-        .stderr(std::fs::File::create(&log).unwrap());
-    let (mut server, url, token) = serve_with(command);
+    command.env("LATCHKEY_DATABASE_URL", env.db.database_url_through(&gate));
+    let mut server = Served::start_with_stderr(command, std::fs::File::create(&log).unwrap());
+    let (url, token) = (server.url.clone(), server.admin.clone());
     let token = token.expect("a new database gets an admin token");
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let create = |name: &str| {
@@ -216,12 +177,8 @@ async fn a_postgres_outage_under_serve_answers_503_and_passes_without_a_restart(
         names.contains(&"Before") && names.contains(&"After"),
         "{list}"
     );
-    assert!(
-        server.try_wait().unwrap().is_none(),
-        "Latchkey was not restarted"
-    );
-    server.kill().unwrap();
-    server.wait().unwrap();
+    assert!(server.running(), "Latchkey was not restarted");
+    server.kill();
 
     // Neither the answers nor the log give the database's password or a secret away.
     let logged = std::fs::read_to_string(&log).unwrap();

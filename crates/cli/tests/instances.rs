@@ -10,50 +10,18 @@ mod common;
 
 use base64::Engine as _;
 use common::Env;
+use common::serve::Served;
 use latchkey_testdb::Backend;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-struct Instance {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(env: &Env, name: &str) -> Instance {
+/// A `latchkey serve` of its own on the test's database, logging to `NAME.log`.
+fn serve(env: &Env, name: &str) -> Served {
     let log = std::fs::File::create(env.dir().join(format!("{name}.log"))).unwrap();
-    let mut child = env
-        .command(&["serve", "--listen", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut url = None;
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if let Some(rest) = line.strip_prefix("Latchkey is listening on ") {
-            url = Some(rest.trim().to_owned());
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    Instance {
-        child,
-        url: url.unwrap_or_else(|| panic!("instance {name} did not start")),
-    }
+    Served::start_with_stderr(env.command(&["serve", "--listen", "127.0.0.1:0"]), log)
 }
 
 fn token_of(text: &str) -> String {
@@ -71,7 +39,7 @@ impl Client {
     async fn send(
         &self,
         method: reqwest::Method,
-        at: &Instance,
+        at: &Served,
         path: &str,
         token: &str,
         body: Option<Value>,
@@ -89,11 +57,11 @@ impl Client {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
-    async fn get(&self, at: &Instance, path: &str, token: &str) -> (StatusCode, Value) {
+    async fn get(&self, at: &Served, path: &str, token: &str) -> (StatusCode, Value) {
         self.send(reqwest::Method::GET, at, path, token, None).await
     }
 
-    async fn post(&self, at: &Instance, path: &str, token: &str, body: Value) -> Value {
+    async fn post(&self, at: &Served, path: &str, token: &str, body: Value) -> Value {
         let (status, body) = self
             .send(reqwest::Method::POST, at, path, token, Some(body))
             .await;

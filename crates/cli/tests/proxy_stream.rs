@@ -1,11 +1,13 @@
 //! A 200 MiB answer and a 200 MiB upload stream through `latchkey serve`'s proxy without being held
 //! in memory: the process's peak resident set grows by less than 32 MiB.
 
+mod common;
+
 use axum::body::Body;
 use axum::routing::{get, post};
+use common::serve::Served;
 use futures_util::StreamExt as _;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 const CHUNK: usize = 64 * 1024;
 const BIG: usize = 200 * 1024 * 1024;
@@ -56,43 +58,15 @@ fn peak_rss(pid: u32) -> u64 {
 async fn two_hundred_mib_stream_through_the_proxy_in_constant_memory() {
     let upstream = upstream().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_latchkey"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("LATCHKEY_") {
-            cmd.env_remove(key);
-        }
-    }
-    let mut child = cmd
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("LATCHKEY_DATA_DIR", dir.path().join("data"))
+    let mut cmd = common::latchkey(&dir.path().join("data"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0"])
         .env(
             "LATCHKEY_PROVIDER_AIRCALL_BASE_URL",
             format!("http://{upstream}"),
         )
-        .env("LATCHKEY_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (mut url, mut token) = (None, None);
-    while let Some(Ok(line)) = lines.next() {
-        if let Some(rest) = line.strip_prefix("Latchkey is listening on ") {
-            url = Some(rest.trim().to_owned());
-        }
-        if line.starts_with("Admin API credential") {
-            token = lines
-                .next()
-                .and_then(Result::ok)
-                .map(|t| t.trim().to_owned());
-        }
-        if url.is_some() && token.is_some() {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines.by_ref() {});
-    let (url, token) = (url.unwrap(), token.unwrap());
+        .env("LATCHKEY_LOG", "warn");
+    let server = Served::start_with_stderr(cmd, Stdio::null());
+    let (url, token) = (server.url.clone(), server.admin.clone().unwrap());
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
 
     let created = client
@@ -116,7 +90,7 @@ async fn two_hundred_mib_stream_through_the_proxy_in_constant_memory() {
             .unwrap();
         assert_eq!(small.text().await.unwrap(), "ok");
     }
-    let pid = child.id();
+    let pid = server.pid();
     let before = peak_rss(pid);
 
     let response = client
@@ -148,8 +122,7 @@ async fn two_hundred_mib_stream_through_the_proxy_in_constant_memory() {
     assert_eq!(uploaded.text().await.unwrap(), BIG.to_string());
     let after_upload = peak_rss(pid);
 
-    child.kill().unwrap();
-    child.wait().unwrap();
+    server.kill();
     let mib = |b: u64| b as f64 / 1048576.0;
     eprintln!(
         "peak RSS: {:.1} MiB before, {:.1} MiB after the download, {:.1} MiB after the upload",

@@ -3,23 +3,15 @@
 //! level leaves no secret, token, master key or database password in any output (on both
 //! backends); SIGTERM stops it cleanly; a restart prints no token.
 
-use base64::Engine as _;
-use latchkey_testdb::{Backend, TestDb};
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
+mod common;
 
-struct Server {
-    child: Child,
-    stderr: std::thread::JoinHandle<String>,
-    url: String,
-    token: Option<String>,
-    demo: Vec<(String, Vec<(String, String)>)>,
-    stdout: Vec<String>,
-}
+use base64::Engine as _;
+use common::serve::Served;
+use latchkey_testdb::{Backend, TestDb};
 
 /// At the most verbose log level, on the test database's backend (its data directory holds the
 /// key file either way).
-fn start_on(db: &TestDb) -> Server {
+fn start_on(db: &TestDb) -> Served {
     let mut env = vec![("LATCHKEY_LOG", "trace")];
     let url = db.database_url();
     if let Some(url) = &url {
@@ -28,76 +20,11 @@ fn start_on(db: &TestDb) -> Server {
     start_with(&db.data_dir(), &env)
 }
 
-fn start_with(data_dir: &std::path::Path, env: &[(&str, &str)]) -> Server {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_latchkey"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("LATCHKEY_") {
-            cmd.env_remove(key);
-        }
-    }
-    let mut child = cmd
-        .args(["serve", "--sandbox", "--listen", "127.0.0.1:0"])
-        .env("LATCHKEY_DATA_DIR", data_dir)
-        .envs(env.iter().copied())
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let stderr = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = err.read_to_string(&mut text);
-        text
-    });
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (mut url, mut token, mut demo, mut stdout) = (None, None, Vec::new(), Vec::new());
-    let mut expect_token = false;
-    while let Some(Ok(line)) = lines.next() {
-        stdout.push(line.clone());
-        if let Some(rest) = line.strip_prefix("Latchkey is listening on ") {
-            url = Some(rest.trim().to_owned());
-        }
-        if expect_token {
-            token = Some(line.trim().to_owned());
-            expect_token = false;
-        }
-        if line.starts_with("Admin API credential") {
-            expect_token = true;
-        }
-        let trimmed = line.trim_start();
-        for id in ["chorus", "aircall", "ccai-platform", "clari-copilot"] {
-            if line.starts_with("  ") && trimmed.starts_with(&format!("{id} ")) {
-                let fields = trimmed
-                    .split_whitespace()
-                    .filter_map(|w| w.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
-                    .collect();
-                demo.push((id.to_owned(), fields));
-            }
-        }
-        if line.is_empty() && url.is_some() && demo.len() == 4 {
-            break;
-        }
-    }
-    // Keep draining stdout so the server never blocks on it.
-    std::thread::spawn(move || for _ in lines.by_ref() {});
-    Server {
-        child,
-        stderr,
-        url: url.expect("the URL is printed"),
-        token,
-        demo,
-        stdout,
-    }
-}
-
-fn stop(mut server: Server) -> (i32, String) {
-    let pid = server.child.id().to_string();
-    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    let status = server.child.wait().unwrap();
-    let stderr = server.stderr.join().unwrap();
-    (status.code().unwrap_or(-1), stderr)
+fn start_with(data_dir: &std::path::Path, env: &[(&str, &str)]) -> Served {
+    let mut cmd = common::latchkey(data_dir);
+    cmd.args(["serve", "--sandbox", "--listen", "127.0.0.1:0"])
+        .envs(env.iter().copied());
+    Served::start(cmd)
 }
 
 /// A path under each seed provider that its sandbox answers 200 to, for a proxied GET.
@@ -126,7 +53,7 @@ async fn serve_with_sandbox_logs_no_secret_at_the_most_verbose_level(backend: Ba
     let db = TestDb::new(backend).await;
     let server = start_on(&db);
     let admin = server
-        .token
+        .admin
         .clone()
         .expect("first start prints the admin token");
     assert!(
@@ -306,7 +233,7 @@ async fn serve_with_sandbox_logs_no_secret_at_the_most_verbose_level(backend: Ba
     }
 
     let stdout = server.stdout.join("\n");
-    let (code, stderr) = stop(server);
+    let (code, stderr) = server.stop_with("TERM");
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stderr.contains("TRACE"),
@@ -392,8 +319,8 @@ async fn serve_with_sandbox_logs_no_secret_at_the_most_verbose_level(backend: Ba
 
     // A restart on the same data prints no token.
     let again = start_on(&db);
-    assert!(again.token.is_none());
-    let (code, _) = stop(again);
+    assert!(again.admin.is_none());
+    let (code, _) = again.stop_with("TERM");
     assert_eq!(code, 0);
 }
 
@@ -409,7 +336,7 @@ async fn json_logs_carry_the_request_id_on_every_request_line() {
         &dir.path().join("data"),
         &[("LATCHKEY_LOG", "info"), ("LATCHKEY_LOG_FORMAT", "json")],
     );
-    let admin = server.token.clone().unwrap();
+    let admin = server.admin.clone().unwrap();
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let response = client
         .post(format!("{}/v1/credentials?verify=false", server.url))
@@ -423,7 +350,7 @@ async fn json_logs_carry_the_request_id_on_every_request_line() {
         .to_str()
         .unwrap()
         .to_owned();
-    let (code, stderr) = stop(server);
+    let (code, stderr) = server.stop_with("TERM");
     assert_eq!(code, 0);
     let lines: Vec<serde_json::Value> = stderr
         .lines()

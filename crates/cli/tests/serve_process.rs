@@ -6,96 +6,57 @@
 mod common;
 
 use common::Env;
+use common::serve::Served;
 use latchkey_testdb::Backend;
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
+use std::io::Read;
+use std::ops::Deref;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-struct Served {
-    child: Child,
-    stderr: std::thread::JoinHandle<String>,
-    url: String,
+/// A server started on a new data directory, with the admin token it printed.
+struct Server {
+    served: Served,
     token: String,
     client: reqwest::Client,
 }
 
-/// Start `cmd` (a `latchkey … serve` command) and wait until it prints its URL and admin token.
-fn spawn(mut cmd: Command) -> Served {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("latchkey runs");
-    let mut err = child.stderr.take().unwrap();
-    let stderr = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = err.read_to_string(&mut text);
-        text
-    });
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (mut url, mut token, mut token_next) = (None, None, false);
-    while let Some(Ok(line)) = lines.next() {
-        if let Some(rest) = line.strip_prefix("Latchkey is listening on ") {
-            url = Some(rest.trim().to_owned());
-        }
-        if token_next {
-            token = Some(line.trim().to_owned());
-        }
-        token_next = line.starts_with("Admin API credential");
-        if url.is_some() && token.is_some() {
-            break;
-        }
-    }
-    // Keep draining stdout so that the server never blocks on it.
-    std::thread::spawn(move || for _ in lines.by_ref() {});
-    let (Some(url), Some(token)) = (url, token) else {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("serve did not start: {}", stderr.join().unwrap());
-    };
-    Served {
-        child,
-        stderr,
-        url,
+/// Start `cmd` (a `latchkey … serve` command) on a new data directory.
+fn spawn(cmd: std::process::Command) -> Server {
+    let served = Served::start(cmd);
+    let token = served
+        .admin
+        .clone()
+        .expect("a first start prints the admin token");
+    Server {
+        served,
         token,
         client: reqwest::Client::builder().no_proxy().build().unwrap(),
     }
 }
 
-fn serve(env: &Env) -> Served {
+fn serve(env: &Env) -> Server {
     spawn(env.command(&["serve", "--listen", "127.0.0.1:0"]))
 }
 
-impl Served {
+impl Deref for Server {
+    type Target = Served;
+    fn deref(&self) -> &Served {
+        &self.served
+    }
+}
+
+impl Server {
     fn post(&self, path: &str) -> reqwest::RequestBuilder {
-        self.client
-            .post(format!("{}{path}", self.url))
-            .bearer_auth(&self.token)
+        self.client.post(self.url(path)).bearer_auth(&self.token)
     }
 
     fn get(&self, path: &str) -> reqwest::RequestBuilder {
-        self.client
-            .get(format!("{}{path}", self.url))
-            .bearer_auth(&self.token)
+        self.client.get(self.url(path)).bearer_auth(&self.token)
     }
 
     /// Send `signal` and wait for the process to end: its exit code and its stderr.
     async fn stop_with(self, signal: &str) -> (i32, String) {
-        let pid = self.child.id().to_string();
-        let status = Command::new("kill")
-            .args([&format!("-{signal}"), &pid])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let mut child = self.child;
-        let stderr = self.stderr;
-        tokio::task::spawn_blocking(move || {
-            let status = child.wait().unwrap();
-            (status.code().unwrap_or(-1), stderr.join().unwrap())
-        })
-        .await
-        .unwrap()
+        self.served.stop_with_async(signal).await
     }
 }
 
@@ -286,33 +247,15 @@ async fn listen_comes_from_the_config_file_and_latchkey_listen_wins() {
     let mut cmd = env.command(&["serve"]);
     cmd.env("LATCHKEY_CONFIG", &config)
         .env("LATCHKEY_LISTEN", "127.0.0.3:0");
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
     // The admin was made on the first start: this one prints the URL only.
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let url = loop {
-        let mut line = String::new();
-        assert!(out.read_line(&mut line).unwrap() > 0, "serve ended early");
-        if let Some(rest) = line.strip_prefix("Latchkey is listening on ") {
-            break rest.trim().to_owned();
-        }
-    };
+    let server = Served::start_with_stderr(cmd, Stdio::null());
+    let url = server.url.clone();
     assert!(url.starts_with("http://127.0.0.3:"), "{url}");
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let health = client.get(format!("{url}/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
-        .await
-        .unwrap();
-    assert_eq!(status.code(), Some(0));
+    let (code, _) = server.stop_with_async("TERM").await;
+    assert_eq!(code, 0);
 }
 
 /// `request_timeout` (config file, `LATCHKEY_REQUEST_TIMEOUT`, `--request-timeout`) must be a

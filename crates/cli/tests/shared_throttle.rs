@@ -5,44 +5,15 @@
 mod common;
 
 use common::Env;
+use common::serve::Served;
 use latchkey_testdb::Backend;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 
-struct Instance {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(env: &Env) -> Instance {
-    let mut child = env
-        .command(&["serve", "--listen", "127.0.0.1:0"])
-        .env("LATCHKEY_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut url = None;
-    for line in lines.by_ref() {
-        if let Some(rest) = line.unwrap().strip_prefix("Latchkey is listening on ") {
-            url = Some(rest.trim().to_owned());
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    Instance {
-        child,
-        url: url.expect("serve prints its URL"),
-    }
+/// A `latchkey serve` of its own on the test's database, its log at `warn` and thrown away.
+fn serve(env: &Env) -> Served {
+    let mut command = env.command(&["serve", "--listen", "127.0.0.1:0"]);
+    command.env("LATCHKEY_LOG", "warn");
+    Served::start_with_stderr(command, Stdio::null())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,113 +11,33 @@
 #[allow(dead_code)]
 mod browser;
 
-use browser::{Browser, ESCAPE, Sources};
-use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
+mod common;
 
-/// A running `latchkey serve --sandbox` and what it printed on start.
-struct Serve {
-    child: Child,
-    stderr: std::thread::JoinHandle<String>,
-    url: String,
-    admin: String,
-    /// Each seed provider's demo values, in the order printed (the catalog's).
-    demo: Vec<(String, Vec<(String, String)>)>,
+use browser::{Browser, ESCAPE, Sources};
+use common::serve::Served;
+use serde_json::{Value, json};
+
+/// `latchkey serve --sandbox` on `data_dir`, at the debug log level.
+fn start(data_dir: &std::path::Path) -> Served {
+    let mut cmd = common::latchkey(data_dir);
+    cmd.args(["serve", "--sandbox", "--listen", "127.0.0.1:0"])
+        .env("LATCHKEY_LOG", "debug");
+    Served::start(cmd)
 }
 
-const SEED_PROVIDERS: [&str; 4] = ["chorus", "aircall", "ccai-platform", "clari-copilot"];
-
-impl Serve {
-    fn start(data_dir: &std::path::Path) -> Serve {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_latchkey"));
-        for (key, _) in std::env::vars() {
-            if key.starts_with("LATCHKEY_") {
-                cmd.env_remove(key);
-            }
-        }
-        let mut child = cmd
-            .args(["serve", "--sandbox", "--listen", "127.0.0.1:0"])
-            .env("LATCHKEY_DATA_DIR", data_dir)
-            .env("LATCHKEY_LOG", "debug")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut err = child.stderr.take().unwrap();
-        let stderr = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = err.read_to_string(&mut text);
-            text
-        });
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let (mut url, mut admin, mut demo) = (None, None, Vec::new());
-        let mut token_next = false;
-        while let Some(Ok(line)) = lines.next() {
-            if let Some(rest) = line.strip_prefix("Latchkey is listening on ") {
-                url = Some(rest.trim().to_owned());
-            }
-            if token_next {
-                admin = Some(line.trim().to_owned());
-            }
-            token_next = line.starts_with("Admin API credential");
-            let trimmed = line.trim_start();
-            if let Some(id) = SEED_PROVIDERS
-                .into_iter()
-                .find(|id| line.starts_with("  ") && trimmed.starts_with(&format!("{id} ")))
-            {
-                let fields = trimmed
-                    .split_whitespace()
-                    .filter_map(|w| w.split_once('='))
-                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                    .collect();
-                demo.push((id.to_owned(), fields));
-            }
-            if line.is_empty() && url.is_some() && demo.len() == SEED_PROVIDERS.len() {
-                break;
-            }
-        }
-        // Keep draining stdout so that the server never blocks on it.
-        std::thread::spawn(move || for _ in lines.by_ref() {});
-        Serve {
-            child,
-            stderr,
-            url: url.expect("serve prints its URL"),
-            admin: admin.expect("a first start prints the admin token"),
-            demo,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.url)
-    }
-
-    /// The third-party secrets among the demo values.
-    fn secrets(&self) -> Vec<String> {
-        self.demo
-            .iter()
-            .flat_map(|(_, fields)| fields)
-            .filter(|(k, _)| k == "api_token" || k == "api_password")
-            .map(|(_, v)| v.clone())
-            .collect()
-    }
-
-    /// SIGTERM, then the exit code and the whole log.
-    fn stop(mut self) -> (i32, String) {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        let status = self.child.wait().unwrap();
-        (
-            status.code().unwrap_or(-1),
-            self.stderr.join().unwrap_or_default(),
-        )
-    }
+/// The third-party secrets among the demo values `server` printed.
+fn demo_secrets(server: &Served) -> Vec<String> {
+    server
+        .demo
+        .iter()
+        .flat_map(|(_, fields)| fields)
+        .filter(|(k, _)| k == "api_token" || k == "api_password")
+        .map(|(_, v)| v.clone())
+        .collect()
 }
 
 /// The REST API's answer status to `GET /v1/credentials` with `token`.
-async fn api_status(server: &Serve, token: &str) -> u16 {
+async fn api_status(server: &Served, token: &str) -> u16 {
     reqwest::Client::builder()
         .no_proxy()
         .build()
@@ -131,13 +51,13 @@ async fn api_status(server: &Serve, token: &str) -> u16 {
         .as_u16()
 }
 
-async fn credential_count(server: &Serve) -> usize {
+async fn credential_count(server: &Served) -> usize {
     let body: Value = reqwest::Client::builder()
         .no_proxy()
         .build()
         .unwrap()
         .get(server.url("/v1/credentials"))
-        .bearer_auth(&server.admin)
+        .bearer_auth(server.admin.as_deref().unwrap())
         .send()
         .await
         .unwrap()
@@ -180,7 +100,11 @@ async fn wait_closed(b: &Browser, dialog: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_web_page_of_serve_sandbox_in_a_browser() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Serve::start(&dir.path().join("data"));
+    let server = start(&dir.path().join("data"));
+    let admin = server
+        .admin
+        .clone()
+        .expect("a first start prints the admin token");
     assert_eq!(
         server.demo.len(),
         4,
@@ -189,8 +113,8 @@ async fn the_web_page_of_serve_sandbox_in_a_browser() {
     let catalog = latchkey_catalog::Catalog::builtin().unwrap();
     let b = Browser::start(1280, 900).await;
     let mut sources = Sources::default();
-    let mut secrets = server.secrets();
-    secrets.push(server.admin.clone());
+    let mut secrets = demo_secrets(&server);
+    secrets.push(admin.clone());
 
     // A wrong token: one generic message, the workspace kept, the token field empty.
     b.goto(&server.url("/")).await;
@@ -204,7 +128,7 @@ async fn the_web_page_of_serve_sandbox_in_a_browser() {
 
     // Sign in with the token serve printed.
     b.type_into("#workspace", "default").await;
-    b.type_into("#token", &server.admin).await;
+    b.type_into("#token", &admin).await;
     b.click_css(".sign-in button[type=submit]").await;
     b.find("#add-credential").await;
     sources.keep(&b, "empty").await;
@@ -569,7 +493,7 @@ async fn the_web_page_of_serve_sandbox_in_a_browser() {
     sources.assert_free_of(std::slice::from_ref(&first), &["token-1"]);
     sources.assert_free_of(std::slice::from_ref(&second), &["token-2"]);
     drop(b);
-    let (code, log) = server.stop();
+    let (code, log) = server.stop_with("TERM");
     assert_eq!(code, 0, "{log}");
     assert!(log.contains("DEBUG"), "the log is verbose");
     for secret in &secrets {

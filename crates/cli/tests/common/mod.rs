@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod serve;
+
 use base64::Engine as _;
 use latchkey_sandbox::{DemoCredentials, PROVIDER_IDS, Sandbox, SandboxConfig};
 use latchkey_testdb::{Backend, TestDb};
@@ -133,16 +135,9 @@ impl Env {
     }
 
     fn command_with(&self, args: &[&str], url_in_environment: bool) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_latchkey"));
-        for (key, _) in std::env::vars() {
-            if key.starts_with("LATCHKEY_") {
-                cmd.env_remove(key);
-            }
-        }
-        cmd.env("LATCHKEY_DATA_DIR", self.data_dir())
-            .env("LATCHKEY_OUTBOUND_TIMEOUT", "5s")
-            .env("LATCHKEY_LOG", "debug")
-            .env("NO_COLOR", "1");
+        let mut cmd = latchkey(&self.data_dir());
+        cmd.env("LATCHKEY_OUTBOUND_TIMEOUT", "5s")
+            .env("LATCHKEY_LOG", "debug");
         for id in PROVIDER_IDS {
             cmd.env(override_var(id), self.sandbox.base_url(id).unwrap());
         }
@@ -290,6 +285,19 @@ impl Env {
             }
         }
     }
+}
+
+/// The `latchkey` binary on `data_dir`, with none of this process's `LATCHKEY_` variables and no
+/// colour; nothing else set (no sandbox, no database URL).
+pub fn latchkey(data_dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_latchkey"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("LATCHKEY_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("LATCHKEY_DATA_DIR", data_dir).env("NO_COLOR", "1");
+    cmd
 }
 
 pub fn override_var(id: &str) -> String {
