@@ -6,6 +6,7 @@
 mod common;
 
 use common::Env;
+use common::serve::Served;
 use latchkey_core::{Actor, Latchkey, NewCredential, Settings, VerifyMode};
 use latchkey_testdb::Backend;
 use latchkey_vault::{Binding, KeyRing, Secret};
@@ -335,32 +336,14 @@ async fn a_server_keeps_serving_through_a_rotation_of_100000_credentials(backend
     eprintln!("seeded {N} credentials in {:.1?}", seeding.elapsed());
     let old = primary(&status(&env));
 
-    let mut server = env
-        .command(&["serve", "--listen", "127.0.0.1:0"])
-        .env("LATCHKEY_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
-    let (mut url, mut token) = (None, None);
-    while let Some(Ok(line)) = lines.next() {
-        if let Some(rest) = line.strip_prefix("Latchkey is listening on ") {
-            url = Some(rest.trim().to_owned());
-        }
-        if line.starts_with("Admin API credential") {
-            token = lines
-                .next()
-                .and_then(Result::ok)
-                .map(|t| t.trim().to_owned());
-        }
-        if url.is_some() && token.is_some() {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines.by_ref() {});
-    let (url, token) = (url.unwrap(), token.unwrap());
+    let mut command = env.command(&["serve", "--listen", "127.0.0.1:0"]);
+    command.env("LATCHKEY_LOG", "warn");
+    let server = Served::start_with_stderr(command, Stdio::null());
+    let url = server.url.clone();
+    let token = server
+        .admin
+        .clone()
+        .expect("a first start prints the admin token");
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
 
     let mut rotation = env
@@ -426,8 +409,7 @@ async fn a_server_keeps_serving_through_a_rotation_of_100000_credentials(backend
             .unwrap()
     };
     assert_eq!((count(&new), count(&old)), (N as u64, 0));
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.kill();
 }
 
 /// Servers on several machines: the new key goes into every key file as an older key first; the
