@@ -13,7 +13,7 @@ mod browser;
 
 mod common;
 
-use browser::{Browser, ESCAPE, Sources};
+use browser::{Browser, ESCAPE, Sources, tile};
 use common::serve::Served;
 use serde_json::{Value, json};
 
@@ -67,28 +67,6 @@ async fn credential_count(server: &Served) -> usize {
     body["items"].as_array().unwrap().len()
 }
 
-async fn open_add_overlay(b: &Browser, provider: &str) {
-    b.click_css("#add-credential").await;
-    b.wait_until(
-        "the overlay",
-        "return document.getElementById('add-dialog').open;",
-    )
-    .await;
-    b.click_css(&format!("#add-provider option[value='{provider}']"))
-        .await;
-    b.wait_until(
-        "the provider's fields",
-        &format!(
-            "return !document.querySelector(\"fieldset[data-provider='{provider}']\").hidden;"
-        ),
-    )
-    .await;
-}
-
-fn tile(name: &str) -> String {
-    format!("a.tile[data-credential='{name}']")
-}
-
 async fn wait_closed(b: &Browser, dialog: &str) {
     b.wait_until(
         &format!("{dialog} closed"),
@@ -136,7 +114,7 @@ async fn the_web_page_of_serve_sandbox_in_a_browser() {
     // One credential per seed provider, with the demo values serve printed.
     for (provider, fields) in &server.demo {
         let name = format!("{provider} demo");
-        open_add_overlay(&b, provider).await;
+        b.open_add_overlay(provider).await;
         // The chosen provider's documentation link, and only its, is shown.
         let docs = catalog.get(provider).unwrap().docs_url.clone().unwrap();
         let shown = b
@@ -197,7 +175,7 @@ async fn the_web_page_of_serve_sandbox_in_a_browser() {
     // A wrong secret: the provider's reason inline, the typed name still there, the secret not.
     let wrong = "lk-sandbox-chorus-00000000000000000000".to_owned();
     secrets.push(wrong.clone());
-    open_add_overlay(&b, "chorus").await;
+    b.open_add_overlay("chorus").await;
     b.type_into("#add-name", "Chorus with a typo").await;
     b.type_into("#f-chorus-api_token", &wrong).await;
     b.click_css("#add-save").await;
@@ -286,7 +264,7 @@ async fn the_web_page_of_serve_sandbox_in_a_browser() {
     assert_eq!(fits, json!(true), "no horizontal scroll at 375 px");
     b.screenshot("06-credential-tiles-375px.png").await;
     sources.keep(&b, "narrow").await;
-    open_add_overlay(&b, "ccai-platform").await;
+    b.open_add_overlay("ccai-platform").await;
     let fits = b
         .run(
             "var d = document.getElementById('add-dialog'); return d.getBoundingClientRect().right <= window.innerWidth && d.scrollWidth <= d.clientWidth + 1;",

@@ -6,7 +6,7 @@ mod common;
 
 use latchkey_testdb::Backend;
 
-use common::browser::{Browser, ENTER, Sources, TAB};
+use common::browser::{Browser, ENTER, Sources, TAB, tile};
 use common::{TestApp, expect};
 use reqwest::{Method, StatusCode, header};
 use serde_json::json;
@@ -1481,24 +1481,6 @@ async fn browser_sign_in(b: &Browser, app: &TestApp) {
     b.find("#add-credential").await;
 }
 
-async fn open_add_overlay(b: &Browser, provider: &str) {
-    b.click_css("#add-credential").await;
-    b.wait_until(
-        "the overlay",
-        "return document.getElementById('add-dialog').open;",
-    )
-    .await;
-    b.click_css(&format!("#add-provider option[value='{provider}']"))
-        .await;
-    b.wait_until(
-        "the provider's fields",
-        &format!(
-            "return !document.querySelector(\"fieldset[data-provider='{provider}']\").hidden;"
-        ),
-    )
-    .await;
-}
-
 async fn fill_demo(b: &Browser, app: &TestApp, provider: &str, name: &str) {
     b.type_into("#add-name", name).await;
     b.type_into("#add-description", "Added in the browser test")
@@ -1506,10 +1488,6 @@ async fn fill_demo(b: &Browser, app: &TestApp, provider: &str, name: &str) {
     for (key, value, _) in app.sandbox.demo().fields(provider) {
         b.type_into(&format!("#f-{provider}-{key}"), &value).await;
     }
-}
-
-fn tile(name: &str) -> String {
-    format!("a.tile[data-credential='{name}']")
 }
 
 /// Focus the element `css` (as Tab would), with a script.
@@ -1541,7 +1519,7 @@ async fn browser_keyboard_only_dialogs_and_save_without_verifying() {
 
     // The provider cannot be reached: the overlay offers Save without verifying.
     app.sandbox.set_forced_status(Some(503));
-    open_add_overlay(&b, "clari-copilot").await;
+    b.open_add_overlay("clari-copilot").await;
     fill_demo(&b, &app, "clari-copilot", "Clari while offline").await;
     b.click_css("#add-save").await;
     b.find("#save-unverified").await;

@@ -461,6 +461,25 @@ impl Browser {
         );
     }
 
+    /// Open the Add New Credential overlay and choose `provider`: its fields are shown.
+    pub async fn open_add_overlay(&self, provider: &str) {
+        self.click_css("#add-credential").await;
+        self.wait_until(
+            "the overlay",
+            "return document.getElementById('add-dialog').open;",
+        )
+        .await;
+        self.click_css(&format!("#add-provider option[value='{provider}']"))
+            .await;
+        self.wait_until(
+            "the provider's fields",
+            &format!(
+                "return !document.querySelector(\"fieldset[data-provider='{provider}']\").hidden;"
+            ),
+        )
+        .await;
+    }
+
     pub async fn set_size(&self, width: u32, height: u32) {
         self.post("/window/rect", json!({ "width": width, "height": height }))
             .await;
@@ -483,6 +502,11 @@ impl Drop for Browser {
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
+}
+
+/// The CSS selector of the credential tile named `name`.
+pub fn tile(name: &str) -> String {
+    format!("a.tile[data-credential='{name}']")
 }
 
 /// Every page source a browser test saw, to search for secrets at the end.
