@@ -7,7 +7,7 @@ mod template;
 mod validate;
 
 pub use load::{CatalogError, ProviderFile};
-pub use render::{FieldValues, OutboundRequest, RenderError, join_path};
+pub use render::{FieldValues, OutboundRequest, PreparedAuth, RenderError, join_path};
 pub use template::Template;
 pub use validate::{FieldError, is_dns_label};
 

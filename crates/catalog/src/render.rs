@@ -3,7 +3,7 @@
 
 use crate::{Auth, Provider};
 use base64::Engine as _;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use std::collections::BTreeMap;
 use url::Url;
 use zeroize::Zeroizing;
@@ -144,10 +144,15 @@ impl Provider {
         method: &str,
         path_and_query: &str,
     ) -> Result<OutboundRequest, RenderError> {
+        self.prepare(values)?.request(method, path_and_query)
+    }
+
+    /// What every request with this credential shares, rendered once: the base URL and the
+    /// provider's auth. Each request then only adds its method, path and query.
+    pub fn prepare(&self, values: &dyn FieldValues) -> Result<PreparedAuth, RenderError> {
         let base = self.base_url(values)?;
-        let mut url = join_path(&base, path_and_query)?;
         let mut headers: Vec<(String, SecretString)> = Vec::new();
-        let mut query_secret = None;
+        let mut query = None;
         let need = |key: &str| {
             values
                 .value(key)
@@ -172,9 +177,7 @@ impl Provider {
                 ));
             }
             Auth::Query { param, value } => {
-                let value = Zeroizing::new(value.render(values)?);
-                url.query_pairs_mut().append_pair(param, &value);
-                query_secret = Some(param.clone());
+                query = Some((param.clone(), SecretString::from(value.render(values)?)));
             }
             Auth::Custom => {
                 let secret = need("secret")?;
@@ -196,18 +199,21 @@ impl Provider {
                     )),
                     "query" => {
                         let param = need("query_param")?;
-                        url.query_pairs_mut().append_pair(param, secret);
-                        query_secret = Some(param.to_owned());
+                        query = Some((param.to_owned(), SecretString::from(secret.to_owned())));
                     }
                     _ => return Err(RenderError::MissingValue("auth_type".to_owned())),
                 }
             }
         }
-        Ok(OutboundRequest {
-            method: method.to_ascii_uppercase(),
-            url,
-            query_secret,
+        let account = match self.rate_limit.as_ref().and_then(|r| r.account.as_ref()) {
+            Some(template) => template.render(values).ok(),
+            None => base.host_str().map(str::to_owned),
+        };
+        Ok(PreparedAuth {
+            base,
             headers,
+            query,
+            account,
             trusted_host: self.base_overridden,
         })
     }
@@ -222,6 +228,51 @@ impl Provider {
                 .ok()
                 .and_then(|u| u.host_str().map(str::to_owned)),
         }
+    }
+}
+
+/// A credential's base URL and auth, rendered (see [`Provider::prepare`]). Holds secrets: never
+/// printed, zeroized when dropped.
+pub struct PreparedAuth {
+    base: Url,
+    headers: Vec<(String, SecretString)>,
+    /// A query-parameter secret: the parameter and its value.
+    query: Option<(String, SecretString)>,
+    account: Option<String>,
+    trusted_host: bool,
+}
+
+impl std::fmt::Debug for PreparedAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PreparedAuth([redacted])")
+    }
+}
+
+impl PreparedAuth {
+    /// One request: the method, the path and query joined to the base URL (path tricks refused),
+    /// the auth.
+    pub fn request(
+        &self,
+        method: &str,
+        path_and_query: &str,
+    ) -> Result<OutboundRequest, RenderError> {
+        let mut url = join_path(&self.base, path_and_query)?;
+        if let Some((param, value)) = &self.query {
+            url.query_pairs_mut()
+                .append_pair(param, value.expose_secret());
+        }
+        Ok(OutboundRequest {
+            method: method.to_ascii_uppercase(),
+            url,
+            query_secret: self.query.as_ref().map(|(param, _)| param.clone()),
+            headers: self.headers.clone(),
+            trusted_host: self.trusted_host,
+        })
+    }
+
+    /// Which provider account the credential draws on (as [`Provider::account_key`]).
+    pub fn account_key(&self) -> Option<&str> {
+        self.account.as_deref()
     }
 }
 

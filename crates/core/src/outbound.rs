@@ -1,6 +1,7 @@
-//! The one hardened outbound HTTP client, used for verification (and later the proxy and pulls).
+//! The hardened outbound HTTP clients: one for verification (reqwest, the whole answer read), one
+//! for the proxy (hyper's pooled client, the answer streamed), with the same guard:
 //!
-//! - connect and total timeouts, a fixed User-Agent;
+//! - connect and total (verification) or first-byte and idle (proxy) timeouts, a fixed User-Agent;
 //! - `HTTP(S)_PROXY` from the environment is ignored;
 //! - redirects are never followed (so credentials never ride one);
 //! - only `https`, or `http` to a host the operator configured;
@@ -8,13 +9,22 @@
 //!   address: loopback, private, link-local, metadata and other non-global addresses are refused
 //!   unless the request goes to a base URL the operator configured (an override).
 
+use bytes::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use latchkey_catalog::OutboundRequest;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use secrecy::ExposeSecret;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 pub const USER_AGENT: &str = concat!("latchkey/", env!("CARGO_PKG_VERSION"));
@@ -71,15 +81,38 @@ impl OutboundResponse {
     }
 }
 
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A proxied request's body, as the caller sends it (a buffered one is sent as one chunk).
+pub type ProxyRequestBody = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
+
+/// A provider's answer to a proxied request: the status and headers, and the body as it streams
+/// in, each pause bounded by the idle timeout.
+pub type ProxyResponse = hyper::Response<tower_http::timeout::TimeoutBody<hyper::body::Incoming>>;
+
+type ProxyConnector = hyper_rustls::HttpsConnector<HttpConnector<GuardedDns>>;
+type ProxyClient = Client<ProxyConnector, ProxyRequestBody>;
+
+/// Tells apart the proxy connection pools of different `Outbound`s on one thread.
+static NEXT_OUTBOUND: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// This thread's proxy connection pools, by `Outbound` and trust. A connection is kept by the
+    /// thread (and its runtime) that opened it, so that a proxied request and its connection to
+    /// the provider are served by one thread, never handed between two.
+    static PROXY_CLIENTS: RefCell<HashMap<(u64, bool), ProxyClient>> = RefCell::new(HashMap::new());
+}
+
 /// Two clients with the same hardening: `strict` refuses non-global addresses; `operator` is used
 /// only for requests whose base URL the operator configured (an override), and may reach them.
+/// The proxy's pair is built on each thread from the two connectors.
 #[derive(Clone)]
 pub struct Outbound {
     strict: reqwest::Client,
     operator: reqwest::Client,
-    /// The same two for the proxy: no total timeout (bodies stream), an idle timeout instead.
-    proxy_strict: reqwest::Client,
-    proxy_operator: reqwest::Client,
+    id: u64,
+    proxy_strict: ProxyConnector,
+    proxy_operator: ProxyConnector,
     config: OutboundConfig,
 }
 
@@ -93,18 +126,11 @@ impl Outbound {
         config: OutboundConfig,
         lookup: Arc<dyn Lookup>,
     ) -> Result<Outbound, OutboundError> {
-        let build = |allow_private: bool, streaming: bool| {
-            let builder = reqwest::Client::builder()
+        let build = |allow_private: bool| {
+            reqwest::Client::builder()
                 .user_agent(USER_AGENT)
-                .connect_timeout(config.connect_timeout);
-            let builder = if streaming {
-                builder
-                    .read_timeout(config.idle_timeout)
-                    .pool_max_idle_per_host(256)
-            } else {
-                builder.timeout(config.timeout)
-            };
-            builder
+                .connect_timeout(config.connect_timeout)
+                .timeout(config.timeout)
                 .redirect(reqwest::redirect::Policy::none())
                 .no_proxy()
                 .dns_resolver(Arc::new(GuardedResolver {
@@ -114,12 +140,50 @@ impl Outbound {
                 .build()
                 .map_err(|e| OutboundError::Other(e.without_url().to_string()))
         };
+        let tls = proxy_tls_config()?;
+        let connector = |allow_private: bool| {
+            let mut http = HttpConnector::new_with_resolver(GuardedDns {
+                allow_private,
+                lookup: lookup.clone(),
+            });
+            http.enforce_http(false);
+            http.set_connect_timeout(Some(config.connect_timeout));
+            http.set_nodelay(true);
+            hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(tls.clone())
+                .https_or_http()
+                .enable_http1()
+                .wrap_connector(http)
+        };
         Ok(Outbound {
-            strict: build(false, false)?,
-            operator: build(true, false)?,
-            proxy_strict: build(false, true)?,
-            proxy_operator: build(true, true)?,
+            strict: build(false)?,
+            operator: build(true)?,
+            id: NEXT_OUTBOUND.fetch_add(1, Ordering::Relaxed),
+            proxy_strict: connector(false),
+            proxy_operator: connector(true),
             config,
+        })
+    }
+
+    /// This thread's proxy client for the trusted (operator-configured) or the strict guard.
+    fn proxy_client(&self, trusted: bool) -> ProxyClient {
+        PROXY_CLIENTS.with(|clients| {
+            clients
+                .borrow_mut()
+                .entry((self.id, trusted))
+                .or_insert_with(|| {
+                    let connector = if trusted {
+                        &self.proxy_operator
+                    } else {
+                        &self.proxy_strict
+                    };
+                    Client::builder(TokioExecutor::new())
+                        .pool_timer(TokioTimer::new())
+                        .timer(TokioTimer::new())
+                        .pool_max_idle_per_host(256)
+                        .build(connector.clone())
+                })
+                .clone()
         })
     }
 
@@ -158,47 +222,74 @@ impl Outbound {
 
     /// Proxy a request: the caller's (already filtered) headers and streamed body, then the
     /// provider's auth headers on top. Answers as soon as the provider's status and headers
-    /// arrive (within the first-byte timeout); the body streams, each pause bounded by the idle
-    /// timeout.
+    /// arrive; the body streams, each pause bounded by the idle timeout. Waiting for the head is
+    /// bounded by the first-byte timeout, and by the idle one where that is shorter (a provider
+    /// that says nothing for that long is as stalled before its head as after).
     pub async fn send_streaming(
         &self,
         request: &OutboundRequest,
-        headers: reqwest::header::HeaderMap,
-        body: reqwest::Body,
-    ) -> Result<reqwest::Response, OutboundError> {
+        mut headers: HeaderMap,
+        body: ProxyRequestBody,
+    ) -> Result<ProxyResponse, OutboundError> {
         Self::check_target(request)?;
-        let method = reqwest::Method::from_bytes(request.method.as_bytes())
+        let method = hyper::Method::from_bytes(request.method.as_bytes())
             .map_err(|_| OutboundError::Other("invalid method".to_owned()))?;
-        let client = if request.trusted_host {
-            &self.proxy_operator
-        } else {
-            &self.proxy_strict
-        };
-        let mut headers = headers;
         for (name, value) in &request.headers {
-            let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
+            let name = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| OutboundError::Other("invalid header name".to_owned()))?;
-            let mut value =
-                reqwest::header::HeaderValue::from_str(value.expose_secret()).map_err(|_| {
-                    OutboundError::Other(format!(
-                        "the value for header {name} is not a valid header value"
-                    ))
-                })?;
+            let mut value = HeaderValue::from_str(value.expose_secret()).map_err(|_| {
+                OutboundError::Other(format!(
+                    "the value for header {name} is not a valid header value"
+                ))
+            })?;
             value.set_sensitive(true);
-            headers.remove(&name);
             headers.insert(name, value);
         }
-        let send = client
-            .request(method, request.url().clone())
-            .headers(headers)
-            .body(body)
-            .send();
-        match tokio::time::timeout(self.config.first_byte_timeout, send).await {
-            Ok(result) => result.map_err(|e| self.classify(e, self.config.idle_timeout)),
-            Err(_) => Err(OutboundError::Timeout(
-                self.config.first_byte_timeout.as_secs().max(1),
-            )),
+        if !headers.contains_key(reqwest::header::USER_AGENT) {
+            headers.insert(
+                reqwest::header::USER_AGENT,
+                HeaderValue::from_static(USER_AGENT),
+            );
         }
+        let uri: hyper::Uri = request.url().as_str().parse().map_err(|_| {
+            OutboundError::Other("the rendered address is not a valid request target".to_owned())
+        })?;
+        let mut outgoing = hyper::Request::new(body);
+        *outgoing.method_mut() = method;
+        *outgoing.uri_mut() = uri;
+        *outgoing.headers_mut() = headers;
+        let head_limit = self.config.first_byte_timeout.min(self.config.idle_timeout);
+        let client = self.proxy_client(request.trusted_host);
+        match tokio::time::timeout(head_limit, client.request(outgoing)).await {
+            Ok(Ok(response)) => Ok(response
+                .map(|body| tower_http::timeout::TimeoutBody::new(self.config.idle_timeout, body))),
+            Ok(Err(e)) => Err(self.classify_proxy(&e)),
+            Err(_) => Err(OutboundError::Timeout(head_limit.as_secs().max(1))),
+        }
+    }
+
+    /// The proxy client's failure, named the same way as verification's.
+    fn classify_proxy(&self, e: &hyper_util::client::legacy::Error) -> OutboundError {
+        let mut innermost: &dyn std::error::Error = e;
+        let mut source: Option<&dyn std::error::Error> = Some(e);
+        while let Some(err) = source {
+            if let Some(refused) = err.downcast_ref::<GuardRefusal>() {
+                return OutboundError::Refused(refused.0.clone());
+            }
+            if e.is_connect()
+                && err
+                    .downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+            {
+                return OutboundError::Timeout(self.config.connect_timeout.as_secs().max(1));
+            }
+            innermost = err;
+            source = err.source();
+        }
+        if e.is_connect() {
+            return OutboundError::Connect(innermost.to_string());
+        }
+        OutboundError::Other(innermost.to_string())
     }
 
     /// Send a rendered request after checking its scheme and, for an address literal, the address.
@@ -325,28 +416,79 @@ struct GuardedResolver {
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
-        let trusted = self.allow_private;
-        let host = name.as_str().to_owned();
-        let lookup = self.lookup.lookup(host.clone());
+        let checked = checked_addresses(
+            self.allow_private,
+            self.lookup.as_ref(),
+            name.as_str().to_owned(),
+        );
         Box::pin(async move {
-            let found: Vec<SocketAddr> = lookup.await?;
-            let refused = |why: &str| {
-                let err: Box<dyn std::error::Error + Send + Sync> =
-                    Box::new(GuardRefusal(format!("{host} {why}")));
-                Err(err)
-            };
-            if found.is_empty() {
-                return refused("resolves to no address");
-            }
-            if !trusted && found.iter().any(|a| !is_global(a.ip())) {
-                return refused(
-                    "resolves to an address that is not public (loopback, private, link-local or reserved)",
-                );
-            }
-            let addrs: Addrs = Box::new(found.into_iter());
+            let addrs: Addrs = Box::new(checked.await?.into_iter());
             Ok(addrs)
         })
     }
+}
+
+/// The same guard as the proxy client's resolver.
+#[derive(Clone)]
+struct GuardedDns {
+    allow_private: bool,
+    lookup: Arc<dyn Lookup>,
+}
+
+impl tower_service::Service<hyper_util::client::legacy::connect::dns::Name> for GuardedDns {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: hyper_util::client::legacy::connect::dns::Name) -> Self::Future {
+        let checked = checked_addresses(
+            self.allow_private,
+            self.lookup.as_ref(),
+            name.as_str().to_owned(),
+        );
+        Box::pin(async move { Ok(checked.await?.into_iter()) })
+    }
+}
+
+/// One lookup of `host`, every address of its answer checked: the addresses to connect to, or the
+/// guard's refusal.
+fn checked_addresses(
+    allow_private: bool,
+    lookup: &dyn Lookup,
+    host: String,
+) -> impl Future<Output = Result<Vec<SocketAddr>, BoxError>> + Send + 'static {
+    let found = lookup.lookup(host.clone());
+    async move {
+        let found: Vec<SocketAddr> = found.await?;
+        let refused = |why: &str| -> Result<Vec<SocketAddr>, BoxError> {
+            Err(Box::new(GuardRefusal(format!("{host} {why}"))))
+        };
+        if found.is_empty() {
+            return refused("resolves to no address");
+        }
+        if !allow_private && found.iter().any(|a| !is_global(a.ip())) {
+            return refused(
+                "resolves to an address that is not public (loopback, private, link-local or reserved)",
+            );
+        }
+        Ok(found)
+    }
+}
+
+/// TLS for the proxy client as for verification's: rustls, the platform's certificate verifier.
+fn proxy_tls_config() -> Result<rustls::ClientConfig, OutboundError> {
+    use rustls_platform_verifier::BuilderVerifierExt;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| OutboundError::Other(format!("TLS set-up: {e}")))?
+        .with_platform_verifier()
+        .map_err(|e| OutboundError::Other(format!("TLS set-up: {e}")))
+        .map(|builder| builder.with_no_client_auth())
 }
 
 /// Whether an address is publicly routable: not loopback, private, link-local (cloud metadata),

@@ -5,9 +5,10 @@
 use crate::Latchkey;
 use crate::error::{CoreError, Result};
 use crate::model::{Actor, Timestamp};
-use crate::outbound::OutboundError;
+use crate::outbound::{OutboundError, ProxyRequestBody, ProxyResponse};
 use crate::throttle::{Limit, LocalThrottle, Throttle};
 use bytes::Bytes;
+use http_body_util::BodyExt;
 use latchkey_catalog::{Provider, Verdict};
 use reqwest::header::{HeaderMap, HeaderName};
 use std::collections::HashMap;
@@ -26,7 +27,25 @@ pub const OWN_HEADER_PREFIX: &str = "x-latchkey-";
 /// A proxied request's body: buffered (idempotent methods, so it can be sent again) or streamed.
 pub enum ProxyBody {
     Buffered(Bytes),
-    Streamed(reqwest::Body),
+    Streamed(ProxyRequestBody),
+}
+
+impl ProxyBody {
+    /// A body to stream through, sent once.
+    pub fn streamed<B>(body: B) -> ProxyBody
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<crate::outbound::BoxError>,
+    {
+        ProxyBody::Streamed(body.map_err(Into::into).boxed_unsync())
+    }
+}
+
+/// A buffered body, as one chunk (again for each attempt).
+fn one_chunk(bytes: Bytes) -> ProxyRequestBody {
+    http_body_util::Full::new(bytes)
+        .map_err(|never| match never {})
+        .boxed_unsync()
 }
 
 pub struct ProxyRequest {
@@ -42,7 +61,7 @@ pub struct ProxyRequest {
 
 /// The provider's answer, ready to stream back.
 pub struct ProxyAnswer {
-    pub response: reqwest::Response,
+    pub response: ProxyResponse,
 }
 
 /// What a proxied request took, filled in whatever its outcome (for metrics; no names, ids or
@@ -68,10 +87,28 @@ pub(crate) enum Refusal {
     QuotaUsedUp { quota: u64, renews_in: Duration },
 }
 
+/// The longest a credential's rendered auth is kept for the proxy.
+const PREPARED_FOR: Duration = Duration::from_secs(2);
+
+/// A credential's rendered auth and the provider account it draws on.
+struct Prepared {
+    auth: latchkey_catalog::PreparedAuth,
+    account: String,
+}
+
+struct PreparedEntry {
+    /// The stored row it was rendered from: used only while the read cache hands out this row.
+    row: Arc<latchkey_store::CredentialRow>,
+    prepared: Arc<Prepared>,
+    at: Instant,
+}
+
 /// What the proxy keeps between requests.
 pub(crate) struct ProxyState {
     pub throttle: Arc<dyn Throttle>,
     last_used: Mutex<HashMap<String, Instant>>,
+    /// Rendered auth by credential id.
+    prepared: Mutex<HashMap<String, PreparedEntry>>,
 }
 
 impl ProxyState {
@@ -80,7 +117,12 @@ impl ProxyState {
         ProxyState {
             throttle,
             last_used: Mutex::new(HashMap::new()),
+            prepared: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn lock_prepared(&self) -> std::sync::MutexGuard<'_, HashMap<String, PreparedEntry>> {
+        self.prepared.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -167,15 +209,12 @@ impl Latchkey {
             });
         }
         let provider = self.provider(&row.provider)?;
-        let settings: std::collections::BTreeMap<String, String> =
-            serde_json::from_str(&row.settings).unwrap_or_default();
-        let secrets = self.open(&row)?;
-        let values = crate::credentials::values_of(&settings, &secrets);
-        let target = provider
-            .render_request(&values, &request.method, &request.path_and_query)
+        let prepared = self.prepared(&row, provider)?;
+        let target = prepared
+            .auth
+            .request(&request.method, &request.path_and_query)
             .map_err(|e| CoreError::InvalidProxyPath(e.to_string()))?;
-        let account = account_of(provider, &values);
-        drop(values);
+        let account = &prepared.account;
 
         let deadline = Instant::now() + request.max_wait;
         let replayable =
@@ -187,20 +226,20 @@ impl Latchkey {
         }
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.reserve_send(provider, &account, left).await {
+            match self.reserve_send(provider, account, left).await {
                 Ok(wait) => {
                     trace.throttled_for += wait;
-                    tokio::time::sleep(wait).await;
+                    pause(wait).await;
                 }
                 Err(refusal) => return Err(refused(provider, refusal)),
             }
             let this_body = match &body {
-                Some(ProxyBody::Buffered(bytes)) => reqwest::Body::from(bytes.clone()),
+                Some(ProxyBody::Buffered(bytes)) => one_chunk(bytes.clone()),
                 Some(ProxyBody::Streamed(_)) => match body.take() {
                     Some(ProxyBody::Streamed(stream)) => stream,
-                    _ => reqwest::Body::from(Bytes::new()),
+                    _ => one_chunk(Bytes::new()),
                 },
-                None => reqwest::Body::from(Bytes::new()),
+                None => one_chunk(Bytes::new()),
             };
             let sent_at = Instant::now();
             let sent = self
@@ -265,6 +304,47 @@ impl Latchkey {
         }
     }
 
+    /// The credential's base URL and auth rendered for the proxy, opened from the stored row at
+    /// most once per read of the row (the read cache refreshes its rows every second), so that a
+    /// burst of requests opens the credential once, not once per request. Kept at most
+    /// [`PREPARED_FOR`], and zeroized when dropped.
+    fn prepared(
+        &self,
+        row: &Arc<latchkey_store::CredentialRow>,
+        provider: &Provider,
+    ) -> Result<Arc<Prepared>> {
+        let now = Instant::now();
+        let fresh = |entry: &PreparedEntry| now.duration_since(entry.at) < PREPARED_FOR;
+        if let Some(entry) = self.proxy_state.lock_prepared().get(&row.id)
+            && Arc::ptr_eq(&entry.row, row)
+            && fresh(entry)
+        {
+            return Ok(entry.prepared.clone());
+        }
+        let settings: std::collections::BTreeMap<String, String> =
+            serde_json::from_str(&row.settings).unwrap_or_default();
+        let secrets = self.open(row)?;
+        let values = crate::credentials::values_of(&settings, &secrets);
+        let auth = provider
+            .prepare(&values)
+            .map_err(|e| CoreError::InvalidProxyPath(e.to_string()))?;
+        let prepared = Arc::new(Prepared {
+            account: format!("{}/{}", provider.id, auth.account_key().unwrap_or_default()),
+            auth,
+        });
+        let mut cache = self.proxy_state.lock_prepared();
+        cache.retain(|_, entry| fresh(entry));
+        cache.insert(
+            row.id.clone(),
+            PreparedEntry {
+                row: row.clone(),
+                prepared: prepared.clone(),
+                at: now,
+            },
+        );
+        Ok(prepared)
+    }
+
     /// The provider's request limit in force (the operator's, where it is configurable).
     pub(crate) fn limit_of(&self, provider: &Provider) -> Option<Limit> {
         let r = provider.rate_limit.as_ref()?;
@@ -320,7 +400,7 @@ impl Latchkey {
                     renews_in: after, ..
                 } => after,
             })?;
-        tokio::time::sleep(wait).await;
+        pause(wait).await;
         Ok(wait)
     }
 
@@ -418,6 +498,13 @@ pub(crate) fn account_of(
         provider.id,
         provider.account_key(values).unwrap_or_default()
     )
+}
+
+/// Wait that long; no wait at all (not even a timer) for zero, the usual case.
+async fn pause(wait: Duration) {
+    if !wait.is_zero() {
+        tokio::time::sleep(wait).await;
+    }
 }
 
 fn ceil_secs(d: Duration) -> u64 {

@@ -6,6 +6,7 @@ mod extract;
 mod metrics;
 mod openapi;
 mod proxy;
+mod serving;
 mod web;
 
 pub use error::{ApiError, Problem};
@@ -23,7 +24,9 @@ use openapi::Route;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -35,31 +38,44 @@ pub const MAX_BODY: usize = 64 * 1024;
 /// [`AppState::with_request_timeout`].
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// What every handler can reach.
+/// What every handler can reach, behind one `Arc`: each layer and handler that takes the state
+/// costs one count, not one per part.
 #[derive(Clone)]
-pub struct AppState {
-    /// Behind one `Arc` so that handing the state to a handler costs one count, not one per field.
-    pub lk: Arc<Latchkey>,
-    pub metrics: Arc<Metrics>,
-    throttle: Arc<AuthThrottle>,
-    web: Arc<web::WebState>,
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
+    pub lk: Latchkey,
+    pub metrics: Metrics,
+    throttle: AuthThrottle,
+    web: web::WebState,
     request_timeout: Duration,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 impl AppState {
     pub fn new(lk: Latchkey) -> AppState {
-        AppState {
-            lk: Arc::new(lk),
-            metrics: Arc::new(Metrics::new()),
-            throttle: Arc::new(AuthThrottle::new(20, Duration::from_secs(120))),
-            web: Arc::new(web::WebState::default()),
+        AppState(Arc::new(Shared {
+            lk,
+            metrics: Metrics::new(),
+            throttle: AuthThrottle::new(20, Duration::from_secs(120)),
+            web: web::WebState::default(),
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
-        }
+        }))
     }
 
-    /// How long a request other than a proxied one may take before it answers 408.
+    /// How long a request other than a proxied one may take before it answers 408. Set before
+    /// the state is handed to the router.
     pub fn with_request_timeout(mut self, timeout: Duration) -> AppState {
-        self.request_timeout = timeout;
+        match Arc::get_mut(&mut self.0) {
+            Some(shared) => shared.request_timeout = timeout,
+            None => tracing::error!("the request timeout was set after the state was shared"),
+        }
         self
     }
 }
@@ -145,12 +161,33 @@ pub fn build_router(state: AppState) -> Router {
                 .unwrap_or("-");
             tracing::info_span!("request", request_id = %id, method = %req.method(), route = %route)
         }))
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(request_id, RequestIds))
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
             header::COOKIE,
         ]))
         .with_state(state)
+}
+
+/// Request ids (for a request that brings none): UUID-shaped, a random start drawn once per
+/// thread and then counted up, so that naming a request costs no system call.
+#[derive(Clone, Copy)]
+struct RequestIds;
+
+impl MakeRequestId for RequestIds {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
+        thread_local! {
+            static NEXT: std::cell::Cell<u128> =
+                std::cell::Cell::new(uuid::Uuid::now_v7().as_u128() ^ uuid::Uuid::now_v7().as_u128().rotate_left(64));
+        }
+        let n = NEXT.with(|next| {
+            let n = next.get();
+            next.set(n.wrapping_add(1));
+            n
+        });
+        let id = uuid::Uuid::from_u128(n).hyphenated().to_string();
+        HeaderValue::from_str(&id).ok().map(RequestId::new)
+    }
 }
 
 /// A request other than a proxied one that takes longer than the request timeout answers 408
@@ -281,12 +318,6 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
+        serving::serve(self.listener, self.router, shutdown).await
     }
 }

@@ -10,6 +10,8 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use futures_util::StreamExt;
+use http_body_util::StreamBody;
+use hyper::body::Frame;
 use latchkey_core::proxy::{
     DEFAULT_MAX_WAIT, ProxyBody, ProxyRequest, ProxyTrace, forwardable_request_headers,
     forwardable_response_headers, is_idempotent,
@@ -70,7 +72,7 @@ pub async fn proxy(
             .and_then(|v| v.parse::<u64>().ok());
         replayable_body(body, declared).await?
     } else {
-        ProxyBody::Streamed(reqwest::Body::wrap_stream(body.into_data_stream()))
+        ProxyBody::streamed(body)
     };
     let request = ProxyRequest {
         method,
@@ -97,24 +99,23 @@ pub async fn proxy(
             return Err(e.into());
         }
     };
-    let status = answer.response.status();
+    let (parts, body) = answer.response.into_parts();
     state
         .metrics
-        .proxy(&trace, &format!("{}xx", status.as_u16() / 100));
-    let headers = forwardable_response_headers(answer.response.headers().clone());
-    let mut response = Response::new(Body::from_stream(answer.response.bytes_stream()));
-    *response.status_mut() = status;
-    *response.headers_mut() = headers;
+        .proxy(&trace, &format!("{}xx", parts.status.as_u16() / 100));
+    let mut response = Response::new(Body::new(body));
+    *response.status_mut() = parts.status;
+    *response.headers_mut() = forwardable_response_headers(parts.headers);
     Ok(response)
 }
 
 /// An idempotent method's body: buffered when it is at most [`MAX_BUFFERED`] (so that the request
 /// can be retried); a larger one streams, what was read first and then the rest, and is sent once.
 async fn replayable_body(body: Body, declared: Option<u64>) -> ApiResult<ProxyBody> {
-    let mut stream = body.into_data_stream();
     if declared.is_some_and(|n| n > MAX_BUFFERED as u64) {
-        return Ok(ProxyBody::Streamed(reqwest::Body::wrap_stream(stream)));
+        return Ok(ProxyBody::streamed(body));
     }
+    let mut stream = body.into_data_stream();
     let mut read = Vec::new();
     let mut size = 0;
     while let Some(chunk) = stream.next().await {
@@ -129,9 +130,8 @@ async fn replayable_body(body: Body, declared: Option<u64>) -> ApiResult<ProxyBo
         read.push(chunk);
         if size > MAX_BUFFERED {
             let prefix = futures_util::stream::iter(read.into_iter().map(Ok::<_, axum::Error>));
-            return Ok(ProxyBody::Streamed(reqwest::Body::wrap_stream(
-                prefix.chain(stream),
-            )));
+            let frames = prefix.chain(stream).map(|chunk| chunk.map(Frame::data));
+            return Ok(ProxyBody::streamed(StreamBody::new(frames)));
         }
     }
     Ok(ProxyBody::Buffered(match read.len() {
