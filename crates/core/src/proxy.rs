@@ -138,31 +138,33 @@ pub fn is_idempotent(method: &str) -> bool {
 }
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1), never forwarded in either direction.
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+const HOP_BY_HOP: [HeaderName; 9] = [
+    reqwest::header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    reqwest::header::PROXY_AUTHENTICATE,
+    reqwest::header::PROXY_AUTHORIZATION,
+    HeaderName::from_static("proxy-connection"),
+    reqwest::header::TE,
+    reqwest::header::TRAILER,
+    reqwest::header::TRANSFER_ENCODING,
+    reqwest::header::UPGRADE,
 ];
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let listed: Vec<HeaderName> = headers
-        .get_all("connection")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in listed {
-        headers.remove(name);
+    if headers.contains_key(reqwest::header::CONNECTION) {
+        let listed: Vec<HeaderName> = headers
+            .get_all(reqwest::header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+            .collect();
+        for name in listed {
+            headers.remove(name);
+        }
     }
-    for name in HOP_BY_HOP {
-        headers.remove(*name);
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
     }
 }
 
@@ -170,7 +172,11 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 /// caller's own `Authorization` or `Cookie`, not Latchkey's `X-Latchkey-*`.
 pub fn forwardable_request_headers(mut headers: HeaderMap) -> HeaderMap {
     strip_hop_by_hop(&mut headers);
-    for name in ["host", "authorization", "cookie"] {
+    for name in [
+        reqwest::header::HOST,
+        reqwest::header::AUTHORIZATION,
+        reqwest::header::COOKIE,
+    ] {
         headers.remove(name);
     }
     let own: Vec<HeaderName> = headers

@@ -13,7 +13,6 @@ pub use error::{ApiError, Problem};
 pub use metrics::Metrics;
 pub use openapi::ApiDoc;
 
-use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -121,7 +120,7 @@ pub(crate) fn routes() -> Vec<Route> {
 
 /// The whole HTTP application: the REST API under `/v1`, the web page at `/` and the operations
 /// endpoints.
-pub fn build_router(state: AppState) -> Router {
+pub fn build_router(state: AppState) -> HttpService {
     let request_id = HeaderName::from_static("x-request-id");
     let (timed, untimed): (Vec<Route>, Vec<Route>) = routes().into_iter().partition(Route::timed);
     let mut router = web::router();
@@ -135,19 +134,13 @@ pub fn build_router(state: AppState) -> Router {
     for route in untimed {
         router = router.route(&route.router_path(), route.into_handler());
     }
-    router
+    let router = router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
             state.clone(),
             record_metrics,
         ))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let id = req
                 .headers()
@@ -161,13 +154,28 @@ pub fn build_router(state: AppState) -> Router {
                 .unwrap_or("-");
             tracing::info_span!("request", request_id = %id, method = %req.method(), route = %route)
         }))
-        .layer(SetRequestIdLayer::new(request_id, RequestIds))
+        .with_state(state);
+    // The layers that need no route go around the router once, rather than around each route
+    // (where every request would clone each of them).
+    let service = tower::ServiceBuilder::new()
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
             header::COOKIE,
         ]))
-        .with_state(state)
+        .layer(SetRequestIdLayer::new(request_id.clone(), RequestIds))
+        .layer(PropagateRequestIdLayer::new(request_id))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .service(router);
+    HttpService::new(service)
 }
+
+/// The whole application as one service: what each connection's requests are handed to.
+pub type HttpService =
+    tower::util::BoxCloneSyncService<Request, Response, std::convert::Infallible>;
 
 /// Request ids (for a request that brings none): UUID-shaped, a random start drawn once per
 /// thread and then counted up, so that naming a request costs no system call.
@@ -297,7 +305,7 @@ async fn method_not_allowed() -> ApiError {
 /// A bound, not yet serving, application: tests bind port 0 and read the real port.
 pub struct Application {
     listener: tokio::net::TcpListener,
-    router: Router,
+    router: HttpService,
 }
 
 impl Application {

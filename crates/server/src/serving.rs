@@ -5,7 +5,6 @@
 //! work). Everything else — the database pools, the background tasks — runs on the process's main
 //! runtime, which keeps serving them while these run.
 
-use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -34,7 +33,7 @@ fn server_count() -> usize {
 /// in flight finish, and close idle connections.
 pub(crate) async fn serve(
     listener: TcpListener,
-    router: Router,
+    router: crate::HttpService,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let servers = (0..server_count())
@@ -81,7 +80,7 @@ fn is_connection_error(e: &std::io::Error) -> bool {
 
 /// A thread with its own runtime serving the connections it is handed, until the sender is
 /// dropped; then it finishes the requests in flight and says so on `stopped`.
-fn start_server(index: usize, router: Router) -> std::io::Result<Server> {
+fn start_server(index: usize, router: crate::HttpService) -> std::io::Result<Server> {
     let (connections, mut incoming) = mpsc::unbounded_channel::<Accepted>();
     let (done, stopped) = oneshot::channel();
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -108,7 +107,7 @@ fn start_server(index: usize, router: Router) -> std::io::Result<Server> {
 fn serve_connection(
     stream: std::net::TcpStream,
     peer: SocketAddr,
-    router: Router,
+    router: crate::HttpService,
     graceful: &GracefulShutdown,
 ) {
     let stream = match tokio::net::TcpStream::from_std(stream) {
