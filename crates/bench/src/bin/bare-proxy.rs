@@ -34,26 +34,36 @@ async fn forward(
     client.request(request).await
 }
 
-async fn serve(listener: std::net::TcpListener, upstream: hyper::Uri) {
-    let listener = tokio::net::TcpListener::from_std(listener).expect("a listener");
-    let client: Upstream = Client::builder(TokioExecutor::new())
-        .pool_max_idle_per_host(256)
-        .build_http();
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let (client, upstream) = (client.clone(), upstream.clone());
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request| {
-                forward(client.clone(), upstream.clone(), request)
+/// One single-threaded runtime serving the connections it is handed.
+fn server(upstream: hyper::Uri) -> tokio::sync::mpsc::UnboundedSender<std::net::TcpStream> {
+    let (send, mut connections) = tokio::sync::mpsc::unbounded_channel::<std::net::TcpStream>();
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+            .block_on(async move {
+                let client: Upstream = Client::builder(TokioExecutor::new())
+                    .pool_max_idle_per_host(256)
+                    .build_http();
+                while let Some(stream) = connections.recv().await {
+                    let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
+                        continue;
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let (client, upstream) = (client.clone(), upstream.clone());
+                    tokio::spawn(async move {
+                        let service = hyper::service::service_fn(move |request| {
+                            forward(client.clone(), upstream.clone(), request)
+                        });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
             });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
+    });
+    send
 }
 
 fn main() {
@@ -67,23 +77,14 @@ fn main() {
         .expect("LISTEN is an address, e.g. 127.0.0.1:8091");
     let upstream: hyper::Uri = upstream.parse().expect("UPSTREAM is a URL");
     let listener = std::net::TcpListener::bind(listen).expect("cannot listen");
-    listener
-        .set_nonblocking(true)
-        .expect("a non-blocking listener");
-    let threads: Vec<_> = (0..std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .map(|_| {
-            let (listener, upstream) =
-                (listener.try_clone().expect("a listener"), upstream.clone());
-            std::thread::spawn(move || {
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("a runtime")
-                    .block_on(serve(listener, upstream));
-            })
-        })
+    // As `latchkey serve`: one runtime per core, accepted connections handed to each in turn.
+    let servers: Vec<_> = (0..std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .map(|_| server(upstream.clone()))
         .collect();
-    for thread in threads {
-        let _ = thread.join();
+    for (i, stream) in listener.incoming().enumerate() {
+        let Ok(stream) = stream else { continue };
+        if stream.set_nonblocking(true).is_ok() {
+            let _ = servers[i % servers.len()].send(stream);
+        }
     }
 }
