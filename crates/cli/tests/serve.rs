@@ -350,6 +350,18 @@ async fn json_logs_carry_the_request_id_on_every_request_line() {
         .to_str()
         .unwrap()
         .to_owned();
+    // A proxied request is served without the router: its lines carry its id and route too.
+    let refused = client
+        .get(format!("{}/v1/proxy/Chorus/v3/engagements", server.url))
+        .bearer_auth("lkt_not-a-real-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let proxy_request_id = refused.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let (code, stderr) = server.stop_with("TERM");
     assert_eq!(code, 0);
     let lines: Vec<serde_json::Value> = stderr
@@ -364,6 +376,19 @@ async fn json_logs_carry_the_request_id_on_every_request_line() {
         created["span"]["request_id"],
         request_id.as_str(),
         "{created}"
+    );
+    let failed = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "authentication failed")
+        .expect("a JSON line for the refused proxied request");
+    assert_eq!(
+        failed["span"]["request_id"],
+        proxy_request_id.as_str(),
+        "{failed}"
+    );
+    assert_eq!(
+        failed["span"]["route"], "/v1/proxy/{credential}/{*path}",
+        "{failed}"
     );
     assert!(!stderr.contains("lk-json-log-token-1234"));
     assert!(!stderr.contains(&admin));

@@ -55,8 +55,19 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
-        let info = RequestInfo::from_parts(parts);
-        let outcome = match presented(&parts.headers) {
+        Caller::authenticate(state, &parts.headers, RequestInfo::from_parts(parts)).await
+    }
+}
+
+impl Caller {
+    /// Who presents the API credential in `headers`; a failure is counted, audited and slowed
+    /// down per client address.
+    pub(crate) async fn authenticate(
+        state: &AppState,
+        headers: &HeaderMap,
+        info: RequestInfo,
+    ) -> Result<Caller, ApiError> {
+        let outcome = match presented(headers) {
             Ok((workspace, token)) => state
                 .lk
                 .authenticate(workspace.as_deref(), &token)

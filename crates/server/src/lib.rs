@@ -30,6 +30,9 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+/// The header that carries a request's id, taken from the caller or made up, and given back.
+pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
 /// The largest request body accepted.
 pub const MAX_BODY: usize = 64 * 1024;
 
@@ -119,9 +122,25 @@ pub(crate) fn routes() -> Vec<Route> {
 }
 
 /// The whole HTTP application: the REST API under `/v1`, the web page at `/` and the operations
-/// endpoints.
-pub fn build_router(state: AppState) -> HttpService {
-    let request_id = HeaderName::from_static("x-request-id");
+/// endpoints, and the state proxied requests are served with straight from the connection
+/// ([`proxy::serve_direct`]).
+#[derive(Clone)]
+pub struct HttpApp {
+    router: HttpService,
+    state: AppState,
+}
+
+/// Build the [`HttpApp`] for `state`.
+pub fn build_app(state: AppState) -> HttpApp {
+    HttpApp {
+        router: build_router(state.clone()),
+        state,
+    }
+}
+
+/// The router: every route, with the layers every request goes through.
+fn build_router(state: AppState) -> HttpService {
+    let request_id = REQUEST_ID;
     let (timed, untimed): (Vec<Route>, Vec<Route>) = routes().into_iter().partition(Route::timed);
     let mut router = web::router();
     for route in timed {
@@ -184,18 +203,24 @@ struct RequestIds;
 
 impl MakeRequestId for RequestIds {
     fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
-        thread_local! {
-            static NEXT: std::cell::Cell<u128> =
-                std::cell::Cell::new(uuid::Uuid::now_v7().as_u128() ^ uuid::Uuid::now_v7().as_u128().rotate_left(64));
-        }
-        let n = NEXT.with(|next| {
-            let n = next.get();
-            next.set(n.wrapping_add(1));
-            n
-        });
-        let id = uuid::Uuid::from_u128(n).hyphenated().to_string();
-        HeaderValue::from_str(&id).ok().map(RequestId::new)
+        Some(RequestId::new(new_request_id()))
     }
+}
+
+/// A new request id (see [`RequestIds`]).
+pub(crate) fn new_request_id() -> HeaderValue {
+    thread_local! {
+        static NEXT: std::cell::Cell<u128> =
+            std::cell::Cell::new(uuid::Uuid::now_v7().as_u128() ^ uuid::Uuid::now_v7().as_u128().rotate_left(64));
+    }
+    let n = NEXT.with(|next| {
+        let n = next.get();
+        next.set(n.wrapping_add(1));
+        n
+    });
+    let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let id = uuid::Uuid::from_u128(n).hyphenated().encode_lower(&mut id);
+    HeaderValue::from_str(id).expect("a UUID is a valid header value")
 }
 
 /// A request other than a proxied one that takes longer than the request timeout answers 408
@@ -305,7 +330,7 @@ async fn method_not_allowed() -> ApiError {
 /// A bound, not yet serving, application: tests bind port 0 and read the real port.
 pub struct Application {
     listener: tokio::net::TcpListener,
-    router: HttpService,
+    app: HttpApp,
 }
 
 impl Application {
@@ -313,7 +338,7 @@ impl Application {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         Ok(Application {
             listener,
-            router: build_router(state),
+            app: build_app(state),
         })
     }
 
@@ -326,6 +351,6 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        serving::serve(self.listener, self.router, shutdown).await
+        serving::serve(self.listener, self.app, shutdown).await
     }
 }

@@ -1,22 +1,130 @@
 //! `/v1/proxy/{credential}/{path}`: the HTTP side of the auth-injecting proxy. It parses the raw
 //! path (so that encoded tricks reach the catalog's checks as sent), picks the body mode, and
 //! streams the provider's answer back; the rules are in core (`latchkey_core::proxy`).
+//!
+//! Proxied requests are served straight from the connection ([`serve_direct`]) rather than through
+//! the router and its layers, whose cost per request was larger than all of the proxy's own work;
+//! they get the same envelope. The router keeps the proxy's routes for what [`direct_route`] does
+//! not take, so those answer as before.
 
-use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::Caller;
+use crate::extract::{Caller, RequestInfo};
+use crate::{AppState, REQUEST_ID};
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use http_body_util::StreamBody;
-use hyper::body::Frame;
+use hyper::body::{Frame, Incoming};
 use latchkey_core::proxy::{
     DEFAULT_MAX_WAIT, ProxyBody, ProxyRequest, ProxyTrace, forwardable_request_headers,
     forwardable_response_headers, is_idempotent,
 };
-use std::time::Duration;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tracing::Instrument;
+
+/// The proxy's routes as the router matches them (`api::proxy_root` and `api::proxy_path`), and
+/// as the request span and the metrics name them.
+pub(crate) const ROOT_ROUTE: &str = "/v1/proxy/{credential}";
+pub(crate) const PATH_ROUTE: &str = "/v1/proxy/{credential}/{*path}";
+
+/// The proxy route a request is for, when it is one [`serve_direct`] serves: a method the proxy's
+/// routes take, and a path the router matches to one of them. Anything else goes to the router.
+pub(crate) fn direct_route(method: &Method, path: &str) -> Option<&'static str> {
+    if !matches!(
+        *method,
+        Method::GET
+            | Method::HEAD
+            | Method::POST
+            | Method::PUT
+            | Method::PATCH
+            | Method::DELETE
+            | Method::OPTIONS
+    ) {
+        return None;
+    }
+    let rest = path.strip_prefix("/v1/proxy/")?;
+    match rest.split_once('/') {
+        None if !rest.is_empty() => Some(ROOT_ROUTE),
+        Some((credential, tail)) if !credential.is_empty() && !tail.is_empty() => Some(PATH_ROUTE),
+        _ => None,
+    }
+}
+
+/// Serve one proxied request (its `route` from [`direct_route`]) with what the router's layers
+/// give every other request: the request id (the caller's, or a new one) on the request and the
+/// answer, `Authorization` and `Cookie` marked sensitive, the `request` span with its events,
+/// the request metrics, and `X-Content-Type-Options: nosniff`.
+pub(crate) async fn serve_direct(
+    state: AppState,
+    route: &'static str,
+    peer: SocketAddr,
+    request: hyper::Request<Incoming>,
+) -> Response {
+    let started = Instant::now();
+    let (mut parts, body) = request.into_parts();
+    let request_id = match parts.headers.get(REQUEST_ID) {
+        Some(id) => id.clone(),
+        None => {
+            let id = crate::new_request_id();
+            parts.headers.insert(REQUEST_ID, id.clone());
+            id
+        }
+    };
+    for name in [header::AUTHORIZATION, header::COOKIE] {
+        if let header::Entry::Occupied(mut entry) = parts.headers.entry(name) {
+            entry.iter_mut().for_each(|value| value.set_sensitive(true));
+        }
+    }
+    let method = parts.method.clone();
+    let span = tracing::info_span!(
+        "request",
+        request_id = request_id.to_str().unwrap_or("-"),
+        method = %method,
+        route = route,
+    );
+    let mut response = async {
+        tracing::debug!("started processing request");
+        let info = RequestInfo {
+            request_id: request_id.to_str().ok().map(str::to_owned),
+            client: Some(peer.ip()),
+        };
+        let answer = match Caller::authenticate(&state, &parts.headers, info).await {
+            Ok(caller) => {
+                let request = Request::from_parts(parts, Body::new(body));
+                proxy(State(state.clone()), caller, request).await
+            }
+            Err(e) => Err(e),
+        };
+        answer.unwrap_or_else(IntoResponse::into_response)
+    }
+    .instrument(span.clone())
+    .await;
+    let headers = response.headers_mut();
+    if !headers.contains_key(REQUEST_ID) {
+        headers.insert(REQUEST_ID, request_id);
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    let status = response.status();
+    let took = started.elapsed();
+    state
+        .metrics
+        .request(method.as_str(), route, status.as_u16(), took.as_secs_f64());
+    span.in_scope(|| {
+        let latency = format_args!("{} ms", took.as_millis());
+        tracing::debug!(%latency, status = status.as_u16(), "finished processing request");
+        if status.is_server_error() {
+            let classification = format_args!("Status code: {status}");
+            tracing::error!(%classification, %latency, "response failed");
+        }
+    });
+    response
+}
 
 /// The longest wait a caller may ask for.
 const MAX_MAX_WAIT: Duration = Duration::from_secs(300);
@@ -143,4 +251,42 @@ async fn replayable_body(body: Body, declared: Option<u64>) -> ApiResult<ProxyBo
 
 fn e_class(e: &latchkey_core::CoreError) -> String {
     format!("error_{}", e.code())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_direct_routes_are_the_routers_proxy_routes() {
+        let paths: Vec<String> = crate::routes().iter().map(|r| r.router_path()).collect();
+        assert!(paths.iter().any(|p| p == ROOT_ROUTE), "{paths:?}");
+        assert!(paths.iter().any(|p| p == PATH_ROUTE), "{paths:?}");
+    }
+
+    #[test]
+    fn direct_route_takes_only_what_the_router_would_match_to_the_proxy() {
+        let get = Method::GET;
+        assert_eq!(direct_route(&get, "/v1/proxy/chorus"), Some(ROOT_ROUTE));
+        assert_eq!(
+            direct_route(&get, "/v1/proxy/chorus/v3/engagements"),
+            Some(PATH_ROUTE)
+        );
+        assert_eq!(
+            direct_route(&Method::PATCH, "/v1/proxy/a%2Fb//x"),
+            Some(PATH_ROUTE)
+        );
+        for path in [
+            "/v1/proxy/",
+            "/v1/proxy//x",
+            "/v1/proxy/chorus/",
+            "/v1/proxy",
+            "/v1/x",
+        ] {
+            assert_eq!(direct_route(&get, path), None, "{path}");
+        }
+        for method in [Method::TRACE, Method::CONNECT] {
+            assert_eq!(direct_route(&method, "/v1/proxy/chorus/x"), None);
+        }
+    }
 }

@@ -3,9 +3,12 @@
 //! connections to the provider that those requests open all stay on one thread, so a proxied
 //! request is never handed between threads (that hand-over cost more than all of the proxy's own
 //! work). Everything else — the database pools, the background tasks — runs on the process's main
-//! runtime, which keeps serving them while these run.
+//! runtime, which keeps serving them while these run. Proxied requests skip the router
+//! (`proxy::serve_direct`).
 
 use axum::extract::ConnectInfo;
+use futures_util::FutureExt;
+use futures_util::future::Either;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -33,11 +36,11 @@ fn server_count() -> usize {
 /// in flight finish, and close idle connections.
 pub(crate) async fn serve(
     listener: TcpListener,
-    router: crate::HttpService,
+    app: crate::HttpApp,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let servers = (0..server_count())
-        .map(|i| start_server(i, router.clone()))
+        .map(|i| start_server(i, app.clone()))
         .collect::<std::io::Result<Vec<Server>>>()?;
     tokio::pin!(shutdown);
     let mut next = 0;
@@ -80,7 +83,7 @@ fn is_connection_error(e: &std::io::Error) -> bool {
 
 /// A thread with its own runtime serving the connections it is handed, until the sender is
 /// dropped; then it finishes the requests in flight and says so on `stopped`.
-fn start_server(index: usize, router: crate::HttpService) -> std::io::Result<Server> {
+fn start_server(index: usize, app: crate::HttpApp) -> std::io::Result<Server> {
     let (connections, mut incoming) = mpsc::unbounded_channel::<Accepted>();
     let (done, stopped) = oneshot::channel();
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -92,7 +95,7 @@ fn start_server(index: usize, router: crate::HttpService) -> std::io::Result<Ser
             runtime.block_on(async move {
                 let graceful = GracefulShutdown::new();
                 while let Some((stream, peer)) = incoming.recv().await {
-                    serve_connection(stream, peer, router.clone(), &graceful);
+                    serve_connection(stream, peer, app.clone(), &graceful);
                 }
                 graceful.shutdown().await;
             });
@@ -107,7 +110,7 @@ fn start_server(index: usize, router: crate::HttpService) -> std::io::Result<Ser
 fn serve_connection(
     stream: std::net::TcpStream,
     peer: SocketAddr,
-    router: crate::HttpService,
+    app: crate::HttpApp,
     graceful: &GracefulShutdown,
 ) {
     let stream = match tokio::net::TcpStream::from_std(stream) {
@@ -118,9 +121,19 @@ fn serve_connection(
         }
     };
     let _ = stream.set_nodelay(true);
+    let crate::HttpApp { router, state } = app;
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-        request.extensions_mut().insert(ConnectInfo(peer));
-        router.clone().oneshot(request.map(axum::body::Body::new))
+        // A proxied request is served straight; every other request goes through the router.
+        match crate::proxy::direct_route(request.method(), request.uri().path()) {
+            Some(route) => Either::Left(
+                crate::proxy::serve_direct(state.clone(), route, peer, request)
+                    .map(Ok::<_, std::convert::Infallible>),
+            ),
+            None => {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                Either::Right(router.clone().oneshot(request.map(axum::body::Body::new)))
+            }
+        }
     });
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())

@@ -536,7 +536,68 @@ async fn dropped_connections_are_retried_for_get_but_not_post(backend: Backend) 
     assert_eq!(unreachable, 2, "half the POSTs failed, none was retried");
 }
 
+/// Proxied requests are served without the router (`proxy::serve_direct`); their answers carry
+/// what the router's layers give every other route, and they are counted the same way.
+async fn proxied_answers_carry_the_envelope_of_every_route(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_demo("aircall", "air").await;
+    let is_request_id = |v: &header::HeaderValue| v.to_str().is_ok_and(|s| s.len() == 36);
+    for (request, status) in [
+        (app.admin(Method::GET, "/v1/proxy/air/v1/ping"), 200),
+        (app.admin(Method::GET, "/v1/proxy/air"), 404),
+        (app.client.get(app.url("/v1/proxy/air/v1/ping")), 401),
+        (app.admin(Method::TRACE, "/v1/proxy/air/v1/ping"), 405),
+    ] {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status().as_u16(), status);
+        let headers = response.headers();
+        assert!(
+            headers.get("x-request-id").is_some_and(is_request_id),
+            "{headers:?}"
+        );
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{status}");
+    }
+    let response = app
+        .admin(Method::GET, "/v1/proxy/air/v1/ping")
+        .header("x-request-id", "pipeline-run-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["x-request-id"], "pipeline-run-42");
+    let problem = app
+        .client
+        .get(app.url("/v1/proxy/air/v1/ping"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        problem.headers()[header::CONTENT_TYPE],
+        "application/problem+json"
+    );
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        r#"latchkey_http_requests_total{method="GET",route="/v1/proxy/{credential}/{*path}",status="200"} 2"#,
+        r#"latchkey_http_requests_total{method="GET",route="/v1/proxy/{credential}/{*path}",status="401"} 2"#,
+        r#"latchkey_http_requests_total{method="GET",route="/v1/proxy/{credential}",status="404"} 1"#,
+        // The router answered the TRACE, under the same route.
+        r#"latchkey_http_requests_total{method="TRACE",route="/v1/proxy/{credential}/{*path}",status="405"} 1"#,
+        r#"latchkey_http_request_duration_seconds_count{route="/v1/proxy/{credential}/{*path}"} 5"#,
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
+}
+
 latchkey_testdb::backend_tests!(
+    proxied_answers_carry_the_envelope_of_every_route,
     each_providers_auth_arrives_exactly_as_its_api_expects,
     path_tricks_never_change_the_target_host,
     disabled_credentials_and_rejections,
