@@ -338,7 +338,10 @@ pub fn join_path(base: &Url, path_and_query: &str) -> Result<Url, RenderError> {
     Ok(url)
 }
 
-fn percent_decode(segment: &str) -> String {
+fn percent_decode(segment: &str) -> std::borrow::Cow<'_, str> {
+    if !segment.contains('%') {
+        return std::borrow::Cow::Borrowed(segment);
+    }
     let bytes = segment.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -354,7 +357,7 @@ fn percent_decode(segment: &str) -> String {
         out.push(bytes[i]);
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    std::borrow::Cow::Owned(String::from_utf8_lossy(&out).into_owned())
 }
 
 fn hex(b: u8) -> Option<u8> {

@@ -20,7 +20,7 @@ use latchkey_store::{ApiCredentialRow, AuditRow, StoreError, WorkspaceRow};
 use latchkey_vault::{Secret, TokenError, TokenHash};
 use serde::Serialize;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The most API credentials one workspace may hold.
@@ -167,7 +167,7 @@ struct AuthInner {
 
 #[derive(Clone)]
 struct Cached {
-    principal: Principal,
+    principal: Arc<Principal>,
     at: Instant,
     /// Set when the token is a predecessor in its grace period (UNIX milliseconds).
     grace_until: Option<i64>,
@@ -513,7 +513,7 @@ impl Latchkey {
         &self,
         workspace: Option<&str>,
         token: &str,
-    ) -> std::result::Result<Principal, AuthFailure> {
+    ) -> std::result::Result<Arc<Principal>, AuthFailure> {
         let parsed = latchkey_vault::parse_token(token).map_err(|e| match e {
             TokenError::BadChecksum => AuthFailure::BadChecksum,
             _ => AuthFailure::Malformed,
@@ -569,12 +569,12 @@ impl Latchkey {
             tracing::error!(api_credential = %row.id, "an API credential has an unknown role");
             return Err(AuthFailure::Unknown);
         };
-        let principal = Principal {
+        let principal = Arc::new(Principal {
             workspace: slug,
             api_credential_id: row.id.clone(),
             name: row.name.clone(),
             role,
-        };
+        });
         self.api_auth.remember(
             epoch,
             parsed.hash,
@@ -1024,12 +1024,12 @@ mod tests {
         let state = AuthState::default();
         let (_, hash) = latchkey_vault::generate_token();
         let entry = Cached {
-            principal: Principal {
+            principal: Arc::new(Principal {
                 workspace: "default".to_owned(),
                 api_credential_id: "k1".to_owned(),
                 name: "n".to_owned(),
                 role: Role::Member,
-            },
+            }),
             at: Instant::now(),
             grace_until: None,
         };

@@ -41,7 +41,7 @@ impl RequestInfo {
 /// An authenticated caller: the principal and the actor to record in the audit log.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    pub principal: Principal,
+    pub principal: std::sync::Arc<Principal>,
     pub actor: Actor,
 }
 

@@ -20,6 +20,7 @@ use axum::response::{IntoResponse, Response};
 use extract::AuthThrottle;
 use latchkey_core::Latchkey;
 use openapi::Route;
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -242,16 +243,17 @@ async fn request_deadline(State(state): State<AppState>, request: Request, next:
 
 async fn record_metrics(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().to_string();
+    let method = request.method().clone();
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
+        .map_or(Cow::Borrowed("unmatched"), |m| {
+            Cow::Owned(m.as_str().to_owned())
+        });
     let response = next.run(request).await;
     state.metrics.request(
-        &method,
-        &route,
+        method.as_str(),
+        route,
         response.status().as_u16(),
         started.elapsed().as_secs_f64(),
     );

@@ -7,17 +7,18 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use std::borrow::Cow;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    method: String,
-    route: String,
+    method: &'static str,
+    route: Cow<'static, str>,
     status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
-    route: String,
+    route: Cow<'static, str>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -35,7 +36,7 @@ struct ReasonLabels {
 struct ProxyLabels {
     provider: String,
     /// `2xx` … `5xx` from the provider, or `error_<code>` when Latchkey answered itself.
-    class: String,
+    class: Cow<'static, str>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -135,19 +136,18 @@ impl Metrics {
         }
     }
 
-    pub fn request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+    /// One request: its method (the standard ones by name, any other as `other`), the route
+    /// template it matched, its status and how long it took.
+    pub fn request(&self, method: &str, route: Cow<'static, str>, status: u16, seconds: f64) {
+        let labels = RouteLabels { route };
+        self.latency.get_or_create(&labels).observe(seconds);
         self.requests
             .get_or_create(&RequestLabels {
-                method: method.to_owned(),
-                route: route.to_owned(),
+                method: method_label(method),
+                route: labels.route,
                 status,
             })
             .inc();
-        self.latency
-            .get_or_create(&RouteLabels {
-                route: route.to_owned(),
-            })
-            .observe(seconds);
     }
 
     pub fn verification(&self, provider: &str, outcome: &str) {
@@ -169,15 +169,10 @@ impl Metrics {
 
     /// One proxied request: its outcome's `class` (`2xx` … `5xx` from the provider, or
     /// `error_<code>` when Latchkey answered itself) and what `trace` says it took.
-    pub fn proxy(&self, trace: &latchkey_core::proxy::ProxyTrace, class: &str) {
-        let provider = trace.provider.clone().unwrap_or_else(|| "none".to_owned());
-        self.proxy_requests
-            .get_or_create(&ProxyLabels {
-                provider: provider.clone(),
-                class: class.to_owned(),
-            })
-            .inc();
-        let labels = ProviderLabels { provider };
+    pub fn proxy(&self, trace: latchkey_core::proxy::ProxyTrace, class: Cow<'static, str>) {
+        let labels = ProviderLabels {
+            provider: trace.provider.unwrap_or_else(|| "none".to_owned()),
+        };
         if !trace.upstream.is_empty() {
             let histogram = self.proxy_latency.get_or_create(&labels);
             for took in &trace.upstream {
@@ -194,6 +189,24 @@ impl Metrics {
                 .get_or_create(&labels)
                 .inc_by(trace.throttled_for.as_secs_f64());
         }
+        self.proxy_requests
+            .get_or_create(&ProxyLabels {
+                provider: labels.provider,
+                class,
+            })
+            .inc();
+    }
+
+    /// The class of an answer with `status`, as [`Metrics::proxy`] counts it.
+    pub fn status_class(status: u16) -> Cow<'static, str> {
+        match status / 100 {
+            1 => Cow::Borrowed("1xx"),
+            2 => Cow::Borrowed("2xx"),
+            3 => Cow::Borrowed("3xx"),
+            4 => Cow::Borrowed("4xx"),
+            5 => Cow::Borrowed("5xx"),
+            _ => Cow::Owned(format!("{}xx", status / 100)),
+        }
     }
 
     pub fn render(&self) -> String {
@@ -203,4 +216,16 @@ impl Metrics {
         }
         out
     }
+}
+
+/// A method as the request metrics name it: the standard methods by name, any other as `other`
+/// (so that a caller's made-up methods cannot add series without end).
+fn method_label(method: &str) -> &'static str {
+    const STANDARD: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT",
+    ];
+    STANDARD
+        .into_iter()
+        .find(|m| *m == method)
+        .unwrap_or("other")
 }

@@ -112,9 +112,12 @@ pub(crate) async fn serve_direct(
     );
     let status = response.status();
     let took = started.elapsed();
-    state
-        .metrics
-        .request(method.as_str(), route, status.as_u16(), took.as_secs_f64());
+    state.metrics.request(
+        method.as_str(),
+        route.into(),
+        status.as_u16(),
+        took.as_secs_f64(),
+    );
     span.in_scope(|| {
         let latency = format_args!("{} ms", took.as_millis());
         tracing::debug!(%latency, status = status.as_u16(), "finished processing request");
@@ -203,14 +206,14 @@ pub async fn proxy(
     let answer = match result {
         Ok(answer) => answer,
         Err(e) => {
-            state.metrics.proxy(&trace, &e_class(&e));
+            state.metrics.proxy(trace, e_class(&e));
             return Err(e.into());
         }
     };
     let (parts, body) = answer.response.into_parts();
     state
         .metrics
-        .proxy(&trace, &format!("{}xx", parts.status.as_u16() / 100));
+        .proxy(trace, crate::Metrics::status_class(parts.status.as_u16()));
     let mut response = Response::new(Body::new(body));
     *response.status_mut() = parts.status;
     *response.headers_mut() = forwardable_response_headers(parts.headers);
@@ -249,8 +252,8 @@ async fn replayable_body(body: Body, declared: Option<u64>) -> ApiResult<ProxyBo
     }))
 }
 
-fn e_class(e: &latchkey_core::CoreError) -> String {
-    format!("error_{}", e.code())
+fn e_class(e: &latchkey_core::CoreError) -> std::borrow::Cow<'static, str> {
+    format!("error_{}", e.code()).into()
 }
 
 #[cfg(test)]

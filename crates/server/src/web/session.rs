@@ -194,7 +194,7 @@ pub async fn revoke(state: &AppState, session: &Session) -> latchkey_core::Resul
 /// A signed-in person: who they are (authenticated again on this request) and their session.
 #[derive(Debug)]
 pub struct WebUser {
-    pub principal: Principal,
+    pub principal: std::sync::Arc<Principal>,
     pub actor: Actor,
     pub session: Session,
 }
