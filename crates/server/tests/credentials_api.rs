@@ -336,15 +336,7 @@ async fn operations_endpoints(backend: Backend) {
         .send()
         .await
         .unwrap();
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("latchkey_http_requests_total"),
         "{metrics}"

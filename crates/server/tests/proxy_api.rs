@@ -72,15 +72,7 @@ async fn each_providers_auth_arrives_exactly_as_its_api_expects(backend: Backend
             assert!(!body.to_string().contains(&secret));
         }
     }
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("latchkey_proxy_requests_total{provider=\"aircall\",class=\"2xx\"} 1"),
         "{metrics}"
@@ -348,15 +340,7 @@ async fn a_burst_waits_for_the_providers_rate_limit_instead_of_hitting_it(backen
             .max_observed_rate("ccai-platform", std::time::Duration::from_secs(1))
             <= 10
     );
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("latchkey_proxy_throttle_wait_seconds_total{provider=\"ccai-platform\"}"),
         "{metrics}"
@@ -575,15 +559,7 @@ async fn proxied_answers_carry_the_envelope_of_every_route(backend: Backend) {
         problem.headers()[header::CONTENT_TYPE],
         "application/problem+json"
     );
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     for line in [
         r#"latchkey_http_requests_total{method="GET",route="/v1/proxy/{credential}/{*path}",status="200"} 2"#,
         r#"latchkey_http_requests_total{method="GET",route="/v1/proxy/{credential}/{*path}",status="401"} 2"#,

@@ -93,14 +93,7 @@ async fn create_edge(app: &TestApp, name: &str) -> Value {
 }
 
 async fn metrics(app: &TestApp) -> String {
-    app.client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    app.metrics().await
 }
 
 /// The value of the metric line that starts with `series` (name and labels), if any.

@@ -94,6 +94,13 @@ impl TestApp {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// The `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        let response = self.client.get(self.url("/metrics")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.text().await.unwrap()
+    }
+
     /// A request as the admin (Bearer).
     pub fn admin(&self, method: Method, path: &str) -> RequestBuilder {
         self.client
