@@ -442,10 +442,22 @@ impl Browser {
                 .await;
             assert_eq!(inside, json!(true), "the focus stays in {id}");
         }
+        // The dialog is closed at once, but its `close` event (where the page gives the focus back
+        // to the opener) comes later: wait for it too, so that it cannot move the focus after the
+        // next step has set it. The page listens while capturing, so it has run by the time this
+        // listener on the dialog itself runs.
+        self.run(
+            "window.__closed = false; document.getElementById(arguments[0]).addEventListener('close', function () { window.__closed = true; }, { once: true }); return true;",
+            vec![json!(id)],
+        )
+        .await;
         self.press(ESCAPE).await;
         self.wait_until(
             &format!("{id} closed"),
-            &format!("return !document.getElementById({}).open;", json!(id)),
+            &format!(
+                "return !document.getElementById({}).open && window.__closed === true;",
+                json!(id)
+            ),
         )
         .await;
         let back = self
