@@ -10,10 +10,10 @@ mod sandbox;
 mod serve;
 mod store;
 
-/// mimalloc rather than glibc's allocator: a proxied request makes about 60 small allocations, and
-/// under `scripts/bench-proxy` glibc's malloc and free took about 9% of the proxy's time. Built
-/// without transparent huge pages (`no_thp`), which otherwise raised the idle RSS from 21 MiB to
-/// 33 MiB (`scripts/bench-api`).
+/// mimalloc rather than glibc's allocator: a proxied request makes many small allocations, and
+/// glibc's malloc and free with their helpers took about 11% of the proxy's samples
+/// (`scripts/bench-proxy --profile`, docs/BENCHMARKS.md at b6d1dd4). Built without transparent huge pages
+/// (`no_thp`), which otherwise raised the idle RSS from 21 MiB to 33 MiB (`scripts/bench-api`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -329,6 +329,13 @@ latchkey_testdb::backend_tests!(
     serve_with_sandbox_logs_no_secret_at_the_most_verbose_level,
 );
 
+fn request_id_of(response: &reqwest::Response) -> String {
+    response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_carry_the_request_id_on_every_request_line() {
     let dir = tempfile::tempdir().unwrap();
@@ -346,10 +353,7 @@ async fn json_logs_carry_the_request_id_on_every_request_line() {
         .await
         .unwrap();
     assert_eq!(response.status(), 201);
-    let request_id = response.headers()["x-request-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let request_id = request_id_of(&response);
     // A proxied request is served without the router: its lines carry its id and route too.
     let refused = client
         .get(format!("{}/v1/proxy/Chorus/v3/engagements", server.url))
@@ -358,10 +362,7 @@ async fn json_logs_carry_the_request_id_on_every_request_line() {
         .await
         .unwrap();
     assert_eq!(refused.status(), 401);
-    let proxy_request_id = refused.headers()["x-request-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let proxy_request_id = request_id_of(&refused);
     let (code, stderr) = server.stop_with("TERM");
     assert_eq!(code, 0);
     let lines: Vec<serde_json::Value> = stderr
