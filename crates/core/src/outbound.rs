@@ -1,5 +1,6 @@
 //! The hardened outbound HTTP clients: one for verification (reqwest, the whole answer read), one
-//! for the proxy (hyper's pooled client, the answer streamed), with the same guard:
+//! for the proxy (hyper's client connections, kept per thread by `pool`; the answer streamed),
+//! with the same guard:
 //!
 //! - connect and total (verification) or first-byte and idle (proxy) timeouts, a fixed User-Agent;
 //! - `HTTP(S)_PROXY` from the environment is ignored;
@@ -9,16 +10,14 @@
 //!   address: loopback, private, link-local, metadata and other non-global addresses are refused
 //!   unless the request goes to a base URL the operator configured (an override).
 
+mod pool;
+
 use bytes::Bytes;
-use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use latchkey_catalog::OutboundRequest;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use secrecy::ExposeSecret;
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
@@ -88,20 +87,12 @@ pub type ProxyRequestBody = http_body_util::combinators::UnsyncBoxBody<Bytes, Bo
 
 /// A provider's answer to a proxied request: the status and headers, and the body as it streams
 /// in, each pause bounded by the idle timeout.
-pub type ProxyResponse = hyper::Response<tower_http::timeout::TimeoutBody<hyper::body::Incoming>>;
+pub type ProxyResponse = hyper::Response<tower_http::timeout::TimeoutBody<pool::PooledBody>>;
 
 type ProxyConnector = hyper_rustls::HttpsConnector<HttpConnector<GuardedDns>>;
-type ProxyClient = Client<ProxyConnector, ProxyRequestBody>;
 
-/// Tells apart the proxy connection pools of different `Outbound`s on one thread.
+/// Tells apart the proxy connections of different `Outbound`s on one thread.
 static NEXT_OUTBOUND: AtomicU64 = AtomicU64::new(0);
-
-thread_local! {
-    /// This thread's proxy connection pools, by `Outbound` and trust. A connection is kept by the
-    /// thread (and its runtime) that opened it, so that a proxied request and its connection to
-    /// the provider are served by one thread, never handed between two.
-    static PROXY_CLIENTS: RefCell<HashMap<(u64, bool), ProxyClient>> = RefCell::new(HashMap::new());
-}
 
 /// Two clients with the same hardening: `strict` refuses non-global addresses; `operator` is used
 /// only for requests whose base URL the operator configured (an override), and may reach them.
@@ -162,28 +153,6 @@ impl Outbound {
             proxy_strict: connector(false),
             proxy_operator: connector(true),
             config,
-        })
-    }
-
-    /// This thread's proxy client for the trusted (operator-configured) or the strict guard.
-    fn proxy_client(&self, trusted: bool) -> ProxyClient {
-        PROXY_CLIENTS.with(|clients| {
-            clients
-                .borrow_mut()
-                .entry((self.id, trusted))
-                .or_insert_with(|| {
-                    let connector = if trusted {
-                        &self.proxy_operator
-                    } else {
-                        &self.proxy_strict
-                    };
-                    Client::builder(TokioExecutor::new())
-                        .pool_timer(TokioTimer::new())
-                        .timer(TokioTimer::new())
-                        .pool_max_idle_per_host(256)
-                        .build(connector.clone())
-                })
-                .clone()
         })
     }
 
@@ -259,8 +228,16 @@ impl Outbound {
         *outgoing.uri_mut() = uri;
         *outgoing.headers_mut() = headers;
         let head_limit = self.config.first_byte_timeout.min(self.config.idle_timeout);
-        let client = self.proxy_client(request.trusted_host);
-        match tokio::time::timeout(head_limit, client.request(outgoing)).await {
+        let trusted = request.trusted_host;
+        let key = pool::PoolKey::new(self.id, trusted, outgoing.uri()).ok_or_else(|| {
+            OutboundError::Other("the rendered address is not a valid request target".to_owned())
+        })?;
+        let connector = if trusted {
+            &self.proxy_operator
+        } else {
+            &self.proxy_strict
+        };
+        match tokio::time::timeout(head_limit, pool::send(connector, key, outgoing)).await {
             Ok(Ok(response)) => Ok(response
                 .map(|body| tower_http::timeout::TimeoutBody::new(self.config.idle_timeout, body))),
             Ok(Err(e)) => Err(self.classify_proxy(&e)),
@@ -269,14 +246,18 @@ impl Outbound {
     }
 
     /// The proxy client's failure, named the same way as verification's.
-    fn classify_proxy(&self, e: &hyper_util::client::legacy::Error) -> OutboundError {
+    fn classify_proxy(&self, e: &pool::SendError) -> OutboundError {
+        let (e, is_connect): (&(dyn std::error::Error + 'static), bool) = match e {
+            pool::SendError::Connect(e) => (e.as_ref(), true),
+            pool::SendError::Exchange(e) => (e, false),
+        };
         let mut innermost: &dyn std::error::Error = e;
         let mut source: Option<&dyn std::error::Error> = Some(e);
         while let Some(err) = source {
             if let Some(refused) = err.downcast_ref::<GuardRefusal>() {
                 return OutboundError::Refused(refused.0.clone());
             }
-            if e.is_connect()
+            if is_connect
                 && err
                     .downcast_ref::<std::io::Error>()
                     .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
@@ -286,7 +267,7 @@ impl Outbound {
             innermost = err;
             source = err.source();
         }
-        if e.is_connect() {
+        if is_connect {
             return OutboundError::Connect(innermost.to_string());
         }
         OutboundError::Other(innermost.to_string())
@@ -631,6 +612,21 @@ mod tests {
         assert_eq!(handed(&trusted, "gateway.internal").await.unwrap().len(), 2);
     }
 
+    /// The catalog's Chorus verification request, to `base` (an operator's override) if given.
+    pub(super) fn chorus_request(base: Option<&str>) -> OutboundRequest {
+        let mut catalog = latchkey_catalog::Catalog::builtin().unwrap();
+        if let Some(base) = base {
+            catalog.override_base_url("chorus", base).unwrap();
+        }
+        let values: std::collections::BTreeMap<String, String> =
+            [("api_token".to_owned(), "tok".to_owned())].into();
+        catalog
+            .get("chorus")
+            .unwrap()
+            .verification_request(&values)
+            .unwrap()
+    }
+
     /// A one-request-per-connection HTTP server that answers 200 and counts its requests.
     async fn upstream(listener: tokio::net::TcpListener) -> Arc<AtomicUsize> {
         let hits = Arc::new(AtomicUsize::new(0));
@@ -663,17 +659,7 @@ mod tests {
         let script = Scripted::new(&[&["127.0.0.1"], &["127.0.0.2"]]);
         let outbound = Outbound::with_lookup(OutboundConfig::default(), script.clone()).unwrap();
 
-        let mut catalog = latchkey_catalog::Catalog::builtin().unwrap();
-        catalog
-            .override_base_url("chorus", &format!("http://rebind.test:{port}"))
-            .unwrap();
-        let values: std::collections::BTreeMap<String, String> =
-            [("api_token".to_owned(), "tok".to_owned())].into();
-        let request = catalog
-            .get("chorus")
-            .unwrap()
-            .verification_request(&values)
-            .unwrap();
+        let request = chorus_request(Some(&format!("http://rebind.test:{port}")));
         let answer = outbound.send(&request).await.unwrap();
         assert_eq!(answer.status, 200);
         assert_eq!(script.lookups.load(Ordering::SeqCst), 1, "one lookup");
@@ -687,14 +673,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_strict_client_refuses_before_connecting() {
-        let catalog = latchkey_catalog::Catalog::builtin().unwrap();
-        let values: std::collections::BTreeMap<String, String> =
-            [("api_token".to_owned(), "tok".to_owned())].into();
-        let request = catalog
-            .get("chorus")
-            .unwrap()
-            .verification_request(&values)
-            .unwrap();
+        let request = chorus_request(None);
         assert!(!request.trusted_host);
         for answer in [&["127.0.0.1"][..], &["93.184.216.34", "10.1.2.3"]] {
             let script = Scripted::new(&[answer]);

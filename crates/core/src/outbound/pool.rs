@@ -1,0 +1,366 @@
+//! The proxy's connections to providers, kept per thread.
+//!
+//! A connection is kept by the thread (and its runtime) that opened it, so that a proxied request
+//! and its connection to the provider are served by one thread, never handed between two. Each
+//! connection carries one exchange at a time (HTTP/1.1). It goes back to its thread's idle list
+//! when the provider's answer has been read to its end; an answer dropped before its end takes
+//! its connection with it, since the rest of that answer would still be on the wire.
+//!
+//! hyper-util's pooled client does the same with a task per exchange (to put the connection
+//! back) and a lock per checkout, costs every proxied request paid; here both are a borrow of a
+//! thread-local list.
+
+use super::{BoxError, ProxyConnector, ProxyRequestBody};
+use bytes::Bytes;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::client::conn::http1::SendRequest;
+use hyper::header::{HOST, HeaderValue};
+use hyper::http::uri::{Authority, PathAndQuery, Scheme};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant};
+use tower_service::Service;
+
+/// The most idle connections a thread keeps to one provider address.
+const MAX_IDLE_PER_HOST: usize = 256;
+
+/// How long an idle connection is kept before it is closed rather than used.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+type Sender = SendRequest<ProxyRequestBody>;
+
+/// Which connections may carry a request: those of the same `Outbound` and guard (strict or
+/// operator-trusted) to the same scheme and authority.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub(super) struct PoolKey {
+    outbound: u64,
+    trusted: bool,
+    scheme: Scheme,
+    authority: Authority,
+}
+
+impl PoolKey {
+    /// The key for a request to `uri` (absolute, as the catalog renders it).
+    pub(super) fn new(outbound: u64, trusted: bool, uri: &hyper::Uri) -> Option<PoolKey> {
+        Some(PoolKey {
+            outbound,
+            trusted,
+            scheme: uri.scheme()?.clone(),
+            authority: uri.authority()?.clone(),
+        })
+    }
+}
+
+struct Idle {
+    sender: Sender,
+    since: Instant,
+}
+
+thread_local! {
+    static IDLE: RefCell<HashMap<PoolKey, Vec<Idle>>> = RefCell::new(HashMap::new());
+}
+
+/// Takes this thread's most recently used connection for `key` that can carry a request now.
+/// Closed and expired ones are dropped; one still finishing its last exchange stays listed.
+fn checkout(key: &PoolKey) -> Option<Sender> {
+    IDLE.try_with(|idle| {
+        let mut idle = idle.borrow_mut();
+        let list = idle.get_mut(key)?;
+        let mut busy = Vec::new();
+        let mut found = None;
+        while let Some(entry) = list.pop() {
+            if entry.sender.is_closed() || entry.since.elapsed() > IDLE_TIMEOUT {
+                continue;
+            }
+            if entry.sender.is_ready() {
+                found = Some(entry.sender);
+                break;
+            }
+            busy.push(entry);
+        }
+        list.extend(busy.into_iter().rev());
+        found
+    })
+    .ok()
+    .flatten()
+}
+
+/// Puts a connection whose exchange is over back on this thread's idle list.
+fn checkin(key: PoolKey, sender: Sender) {
+    if sender.is_closed() {
+        return;
+    }
+    let _ = IDLE.try_with(|idle| {
+        let mut idle = idle.borrow_mut();
+        let list = idle.entry(key).or_default();
+        list.retain(|entry| !entry.sender.is_closed() && entry.since.elapsed() <= IDLE_TIMEOUT);
+        if list.len() < MAX_IDLE_PER_HOST {
+            list.push(Idle {
+                sender,
+                since: Instant::now(),
+            });
+        }
+    });
+}
+
+/// Why an exchange failed: opening the connection (the address guard, TCP, TLS), or the HTTP
+/// exchange on it.
+#[derive(Debug)]
+pub(super) enum SendError {
+    Connect(BoxError),
+    Exchange(hyper::Error),
+}
+
+/// Sends `request` (absolute URI) on an idle connection of this thread, or on a new one. A
+/// request that an idle connection could not start (the provider had closed it) is sent again on
+/// another; one a new connection could not carry is an error.
+pub(super) async fn send(
+    connector: &ProxyConnector,
+    key: PoolKey,
+    mut request: hyper::Request<ProxyRequestBody>,
+) -> Result<hyper::Response<PooledBody>, SendError> {
+    let uri = request.uri().clone();
+    if !request.headers().contains_key(HOST) {
+        let host = match key.authority.port_u16() {
+            Some(port) if Some(port) != default_port(&key.scheme) => {
+                format!("{}:{port}", key.authority.host())
+            }
+            _ => key.authority.host().to_owned(),
+        };
+        let host = HeaderValue::try_from(host).map_err(|e| SendError::Connect(Box::new(e)))?;
+        request.headers_mut().insert(HOST, host);
+    }
+    // On the wire, the request target is the path and query alone.
+    *request.uri_mut() = uri
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"))
+        .into();
+    loop {
+        let (mut sender, reused) = match checkout(&key) {
+            Some(sender) => (sender, true),
+            None => (connect(connector, &uri).await?, false),
+        };
+        match sender.try_send_request(request).await {
+            Ok(response) => {
+                return Ok(response.map(|body| PooledBody {
+                    inner: body,
+                    home: Some((key, sender)),
+                }));
+            }
+            Err(mut e) => match e.take_message() {
+                Some(unsent) if reused => request = unsent,
+                _ => return Err(SendError::Exchange(e.into_error())),
+            },
+        }
+    }
+}
+
+fn default_port(scheme: &Scheme) -> Option<u16> {
+    if *scheme == Scheme::HTTPS {
+        Some(443)
+    } else if *scheme == Scheme::HTTP {
+        Some(80)
+    } else {
+        None
+    }
+}
+
+/// Opens a connection through the guarded connector and starts its HTTP/1.1 exchange task.
+async fn connect(connector: &ProxyConnector, uri: &hyper::Uri) -> Result<Sender, SendError> {
+    let mut connector = connector.clone();
+    std::future::poll_fn(|cx| connector.poll_ready(cx))
+        .await
+        .map_err(SendError::Connect)?;
+    let io = connector
+        .call(uri.clone())
+        .await
+        .map_err(SendError::Connect)?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(|e| SendError::Connect(Box::new(e)))?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "a connection to a provider ended");
+        }
+    });
+    Ok(sender)
+}
+
+/// A provider's answer body. Read to its end, it puts its connection back on the idle list.
+pub struct PooledBody {
+    inner: Incoming,
+    home: Option<(PoolKey, Sender)>,
+}
+
+impl PooledBody {
+    fn release(&mut self) {
+        if let Some((key, sender)) = self.home.take() {
+            checkin(key, sender);
+        }
+    }
+}
+
+impl Body for PooledBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        let frame = ready!(Pin::new(&mut this.inner).poll_frame(cx));
+        match &frame {
+            None => this.release(),
+            Some(Ok(_)) if this.inner.is_end_stream() => this.release(),
+            Some(Ok(_)) => {}
+            Some(Err(_)) => this.home = None,
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for PooledBody {
+    fn drop(&mut self) {
+        if self.inner.is_end_stream() {
+            self.release();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::outbound::tests::chorus_request;
+    use crate::outbound::{Outbound, OutboundConfig};
+    use http_body_util::BodyExt;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// What a test provider saw: connections opened, and each request's head.
+    #[derive(Default)]
+    struct Seen {
+        connections: AtomicUsize,
+        heads: Mutex<Vec<String>>,
+    }
+
+    /// A keep-alive HTTP/1.1 provider answering every request with `body`; with `close_after`,
+    /// it closes each connection after its first answer, without saying so in the answer.
+    async fn provider(body: &'static [u8], close_after: bool) -> (u16, Arc<Seen>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = Arc::new(Seen::default());
+        let shared = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                shared.connections.fetch_add(1, Ordering::SeqCst);
+                let seen = shared.clone();
+                tokio::spawn(async move {
+                    let mut buffer = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    loop {
+                        let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") else {
+                            match socket.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                            }
+                            continue;
+                        };
+                        let head: Vec<u8> = buffer.drain(..end + 4).collect();
+                        seen.heads
+                            .lock()
+                            .unwrap()
+                            .push(String::from_utf8_lossy(&head).into_owned());
+                        let answer =
+                            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+                        if socket.write_all(answer.as_bytes()).await.is_err()
+                            || socket.write_all(body).await.is_err()
+                            || close_after
+                        {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (port, seen)
+    }
+
+    /// Sends the catalog's Chorus verification request to the provider on `port` through the
+    /// proxy's client, and reads the answer to its end (or only its head, with `whole: false`).
+    async fn exchange(outbound: &Outbound, port: u16, whole: bool) -> u16 {
+        let request = chorus_request(Some(&format!("http://127.0.0.1:{port}")));
+        let empty = http_body_util::Empty::new()
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        let response = outbound
+            .send_streaming(&request, Default::default(), empty)
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        if whole {
+            response.into_body().collect().await.unwrap();
+        }
+        status
+    }
+
+    #[tokio::test]
+    async fn answers_read_to_their_end_leave_one_connection_for_the_next_requests() {
+        let (port, seen) = provider(b"ok", false).await;
+        let outbound = Outbound::new(OutboundConfig::default()).unwrap();
+        for _ in 0..3 {
+            assert_eq!(exchange(&outbound, port, true).await, 200);
+        }
+        assert_eq!(seen.connections.load(Ordering::SeqCst), 1);
+        let heads = seen.heads.lock().unwrap();
+        assert_eq!(heads.len(), 3);
+        for head in heads.iter() {
+            assert!(head.starts_with("GET /"), "origin-form target: {head}");
+            let host = format!("host: 127.0.0.1:{port}\r\n");
+            assert!(head.to_ascii_lowercase().contains(&host), "{head}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_answer_dropped_before_its_end_takes_its_connection_with_it() {
+        static LARGE: [u8; 1 << 20] = [b'x'; 1 << 20];
+        let (port, seen) = provider(&LARGE, false).await;
+        let outbound = Outbound::new(OutboundConfig::default()).unwrap();
+        assert_eq!(exchange(&outbound, port, false).await, 200);
+        assert_eq!(exchange(&outbound, port, true).await, 200);
+        assert_eq!(seen.connections.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_provider_closed_is_replaced_without_failing_the_request() {
+        let (port, seen) = provider(b"ok", true).await;
+        let outbound = Outbound::new(OutboundConfig::default()).unwrap();
+        for _ in 0..3 {
+            assert_eq!(exchange(&outbound, port, true).await, 200);
+        }
+        assert_eq!(seen.connections.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn each_outbound_and_guard_keeps_its_own_connections() {
+        let (port, seen) = provider(b"ok", false).await;
+        let (first, second) = (
+            Outbound::new(OutboundConfig::default()).unwrap(),
+            Outbound::new(OutboundConfig::default()).unwrap(),
+        );
+        assert_eq!(exchange(&first, port, true).await, 200);
+        assert_eq!(exchange(&second, port, true).await, 200);
+        assert_eq!(seen.connections.load(Ordering::SeqCst), 2);
+    }
+}
