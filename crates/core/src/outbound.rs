@@ -87,7 +87,7 @@ pub type ProxyRequestBody = http_body_util::combinators::UnsyncBoxBody<Bytes, Bo
 
 /// A provider's answer to a proxied request: the status and headers, and the body as it streams
 /// in, each pause bounded by the idle timeout.
-pub type ProxyResponse = hyper::Response<tower_http::timeout::TimeoutBody<pool::PooledBody>>;
+pub type ProxyResponse = hyper::Response<pool::PooledBody>;
 
 type ProxyConnector = hyper_rustls::HttpsConnector<HttpConnector<GuardedDns>>;
 
@@ -237,9 +237,9 @@ impl Outbound {
         } else {
             &self.proxy_strict
         };
-        match tokio::time::timeout(head_limit, pool::send(connector, key, outgoing)).await {
-            Ok(Ok(response)) => Ok(response
-                .map(|body| tower_http::timeout::TimeoutBody::new(self.config.idle_timeout, body))),
+        let sending = pool::send(connector, key, outgoing, self.config.idle_timeout);
+        match tokio::time::timeout(head_limit, sending).await {
+            Ok(Ok(response)) => Ok(response),
             Ok(Err(e)) => Err(self.classify_proxy(&e)),
             Err(_) => Err(OutboundError::Timeout(head_limit.as_secs().max(1))),
         }

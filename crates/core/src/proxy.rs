@@ -150,20 +150,27 @@ const HOP_BY_HOP: [HeaderName; 9] = [
     reqwest::header::UPGRADE,
 ];
 
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
+/// Removes the headers a `Connection` header lists, and those `unwanted` names (each header name
+/// is looked at once; nothing is removed from a map that holds none of them).
+fn strip(headers: &mut HeaderMap, unwanted: impl Fn(&HeaderName) -> bool) {
+    let mut remove: Vec<HeaderName> = Vec::new();
     if headers.contains_key(reqwest::header::CONNECTION) {
-        let listed: Vec<HeaderName> = headers
-            .get_all(reqwest::header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-            .collect();
-        for name in listed {
-            headers.remove(name);
-        }
+        remove.extend(
+            headers
+                .get_all(reqwest::header::CONNECTION)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok()),
+        );
     }
-    for name in &HOP_BY_HOP {
+    remove.extend(
+        headers
+            .keys()
+            .filter(|name| HOP_BY_HOP.contains(name) || unwanted(name))
+            .cloned(),
+    );
+    for name in remove {
         headers.remove(name);
     }
 }
@@ -171,28 +178,18 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 /// The caller's headers that may reach the provider: not hop-by-hop, not `Host`, not the
 /// caller's own `Authorization` or `Cookie`, not Latchkey's `X-Latchkey-*`.
 pub fn forwardable_request_headers(mut headers: HeaderMap) -> HeaderMap {
-    strip_hop_by_hop(&mut headers);
-    for name in [
-        reqwest::header::HOST,
-        reqwest::header::AUTHORIZATION,
-        reqwest::header::COOKIE,
-    ] {
-        headers.remove(name);
-    }
-    let own: Vec<HeaderName> = headers
-        .keys()
-        .filter(|k| k.as_str().starts_with(OWN_HEADER_PREFIX))
-        .cloned()
-        .collect();
-    for name in own {
-        headers.remove(name);
-    }
+    strip(&mut headers, |name| {
+        *name == reqwest::header::HOST
+            || *name == reqwest::header::AUTHORIZATION
+            || *name == reqwest::header::COOKIE
+            || name.as_str().starts_with(OWN_HEADER_PREFIX)
+    });
     headers
 }
 
 /// The provider's headers that may reach the caller: all but hop-by-hop ones.
 pub fn forwardable_response_headers(mut headers: HeaderMap) -> HeaderMap {
-    strip_hop_by_hop(&mut headers);
+    strip(&mut headers, |_| false);
     headers
 }
 

@@ -17,7 +17,8 @@ use hyper::client::conn::http1::SendRequest;
 use hyper::header::{HOST, HeaderValue};
 use hyper::http::uri::{Authority, PathAndQuery, Scheme};
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
@@ -59,7 +60,8 @@ struct Idle {
 }
 
 thread_local! {
-    static IDLE: RefCell<HashMap<PoolKey, Vec<Idle>>> = RefCell::new(HashMap::new());
+    /// Idle connections by key, oldest first.
+    static IDLE: RefCell<HashMap<PoolKey, VecDeque<Idle>>> = RefCell::new(HashMap::new());
 }
 
 /// Takes this thread's most recently used connection for `key` that can carry a request now.
@@ -68,10 +70,11 @@ fn checkout(key: &PoolKey) -> Option<Sender> {
     IDLE.try_with(|idle| {
         let mut idle = idle.borrow_mut();
         let list = idle.get_mut(key)?;
+        let now = Instant::now();
         let mut busy = Vec::new();
         let mut found = None;
-        while let Some(entry) = list.pop() {
-            if entry.sender.is_closed() || entry.since.elapsed() > IDLE_TIMEOUT {
+        while let Some(entry) = list.pop_back() {
+            if entry.sender.is_closed() || now.duration_since(entry.since) > IDLE_TIMEOUT {
                 continue;
             }
             if entry.sender.is_ready() {
@@ -87,7 +90,8 @@ fn checkout(key: &PoolKey) -> Option<Sender> {
     .flatten()
 }
 
-/// Puts a connection whose exchange is over back on this thread's idle list.
+/// Puts a connection whose exchange is over back on this thread's idle list, after dropping the
+/// oldest ones that have expired or closed.
 fn checkin(key: PoolKey, sender: Sender) {
     if sender.is_closed() {
         return;
@@ -95,12 +99,14 @@ fn checkin(key: PoolKey, sender: Sender) {
     let _ = IDLE.try_with(|idle| {
         let mut idle = idle.borrow_mut();
         let list = idle.entry(key).or_default();
-        list.retain(|entry| !entry.sender.is_closed() && entry.since.elapsed() <= IDLE_TIMEOUT);
+        let now = Instant::now();
+        while list.front().is_some_and(|oldest| {
+            oldest.sender.is_closed() || now.duration_since(oldest.since) > IDLE_TIMEOUT
+        }) {
+            list.pop_front();
+        }
         if list.len() < MAX_IDLE_PER_HOST {
-            list.push(Idle {
-                sender,
-                since: Instant::now(),
-            });
+            list.push_back(Idle { sender, since: now });
         }
     });
 }
@@ -120,6 +126,7 @@ pub(super) async fn send(
     connector: &ProxyConnector,
     key: PoolKey,
     mut request: hyper::Request<ProxyRequestBody>,
+    idle_timeout: Duration,
 ) -> Result<hyper::Response<PooledBody>, SendError> {
     let uri = request.uri().clone();
     if !request.headers().contains_key(HOST) {
@@ -145,10 +152,7 @@ pub(super) async fn send(
         };
         match sender.try_send_request(request).await {
             Ok(response) => {
-                return Ok(response.map(|body| PooledBody {
-                    inner: body,
-                    home: Some((key, sender)),
-                }));
+                return Ok(response.map(|body| PooledBody::new(body, (key, sender), idle_timeout)));
             }
             Err(mut e) => match e.take_message() {
                 Some(unsent) if reused => request = unsent,
@@ -189,13 +193,31 @@ async fn connect(connector: &ProxyConnector, uri: &hyper::Uri) -> Result<Sender,
     Ok(sender)
 }
 
-/// A provider's answer body. Read to its end, it puts its connection back on the idle list.
+/// A provider's answer body. Each pause while it streams is bounded by the idle timeout (a timer
+/// runs only while the body waits for data, not for data already there). Read to its end, it puts
+/// its connection back on the idle list.
 pub struct PooledBody {
     inner: Incoming,
     home: Option<(PoolKey, Sender)>,
+    idle_timeout: Duration,
+    pause: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
+/// The provider's answer paused for longer than the idle timeout while its body streamed.
+#[derive(Debug, thiserror::Error)]
+#[error("the provider's answer paused for longer than the idle timeout")]
+pub struct IdleTimeout;
+
 impl PooledBody {
+    pub(super) fn new(inner: Incoming, home: (PoolKey, Sender), idle_timeout: Duration) -> Self {
+        PooledBody {
+            inner,
+            home: Some(home),
+            idle_timeout,
+            pause: None,
+        }
+    }
+
     fn release(&mut self) {
         if let Some((key, sender)) = self.home.take() {
             checkin(key, sender);
@@ -205,21 +227,33 @@ impl PooledBody {
 
 impl Body for PooledBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
-        let frame = ready!(Pin::new(&mut this.inner).poll_frame(cx));
+        let frame = match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => frame,
+            Poll::Pending => {
+                let idle_timeout = this.idle_timeout;
+                let pause = this
+                    .pause
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle_timeout)));
+                ready!(pause.as_mut().poll(cx));
+                this.home = None;
+                return Poll::Ready(Some(Err(Box::new(IdleTimeout))));
+            }
+        };
+        this.pause = None;
         match &frame {
             None => this.release(),
             Some(Ok(_)) if this.inner.is_end_stream() => this.release(),
             Some(Ok(_)) => {}
             Some(Err(_)) => this.home = None,
         }
-        Poll::Ready(frame)
+        Poll::Ready(frame.map(|frame| frame.map_err(Into::into)))
     }
 
     fn is_end_stream(&self) -> bool {
