@@ -40,6 +40,8 @@ pub struct OutboundConfig {
     pub first_byte_timeout: Duration,
     /// Proxy: the longest pause while a body streams.
     pub idle_timeout: Duration,
+    /// Proxy: how long a connection to a provider is kept open unused.
+    pub pool_idle_timeout: Duration,
 }
 
 impl Default for OutboundConfig {
@@ -49,6 +51,7 @@ impl Default for OutboundConfig {
             timeout: Duration::from_secs(15),
             first_byte_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(30),
+            pool_idle_timeout: Duration::from_secs(90),
         }
     }
 }
@@ -237,7 +240,11 @@ impl Outbound {
         } else {
             &self.proxy_strict
         };
-        let sending = pool::send(connector, key, outgoing, self.config.idle_timeout);
+        let timing = pool::Timing {
+            body_idle: self.config.idle_timeout,
+            keep_idle: self.config.pool_idle_timeout,
+        };
+        let sending = pool::send(connector, key, outgoing, timing);
         match tokio::time::timeout(head_limit, sending).await {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(e)) => Err(self.classify_proxy(&e)),
