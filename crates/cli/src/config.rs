@@ -215,7 +215,6 @@ pub fn settings(args: &GlobalArgs) -> Result<Settings> {
             "proxy_idle_timeout",
             defaults.idle_timeout,
         )?,
-        pool_idle_timeout: defaults.pool_idle_timeout,
     };
 
     // Base URL overrides: the file's, then the environment's over them.

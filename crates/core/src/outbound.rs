@@ -40,8 +40,6 @@ pub struct OutboundConfig {
     pub first_byte_timeout: Duration,
     /// Proxy: the longest pause while a body streams.
     pub idle_timeout: Duration,
-    /// Proxy: how long a connection to a provider is kept open unused.
-    pub pool_idle_timeout: Duration,
 }
 
 impl Default for OutboundConfig {
@@ -51,7 +49,6 @@ impl Default for OutboundConfig {
             timeout: Duration::from_secs(15),
             first_byte_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(30),
-            pool_idle_timeout: Duration::from_secs(90),
         }
     }
 }
@@ -240,11 +237,7 @@ impl Outbound {
         } else {
             &self.proxy_strict
         };
-        let timing = pool::Timing {
-            body_idle: self.config.idle_timeout,
-            keep_idle: self.config.pool_idle_timeout,
-        };
-        let sending = pool::send(connector, key, outgoing, timing);
+        let sending = pool::send(connector, key, outgoing, self.config.idle_timeout);
         match tokio::time::timeout(head_limit, sending).await {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(e)) => Err(self.classify_proxy(&e)),

@@ -8,8 +8,7 @@
 //!
 //! hyper-util's pooled client does the same with a task per exchange (to put the connection
 //! back) and a lock per checkout, costs every proxied request paid; here both are a borrow of a
-//! thread-local list. A connection left unused for `OutboundConfig::pool_idle_timeout` is closed
-//! by its thread's sweeper, a task that runs while the thread has idle connections.
+//! thread-local list.
 
 use super::{BoxError, ProxyConnector, ProxyRequestBody};
 use bytes::Bytes;
@@ -17,7 +16,7 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::client::conn::http1::SendRequest;
 use hyper::header::{HOST, HeaderValue};
 use hyper::http::uri::{Authority, PathAndQuery, Scheme};
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
@@ -27,6 +26,9 @@ use tower_service::Service;
 
 /// The most idle connections a thread keeps to one provider address.
 const MAX_IDLE_PER_HOST: usize = 256;
+
+/// How long an idle connection is kept before it is closed rather than used.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 type Sender = SendRequest<ProxyRequestBody>;
 
@@ -54,69 +56,12 @@ impl PoolKey {
 
 struct Idle {
     sender: Sender,
-    /// When it is closed if still unused.
-    expires: Instant,
-}
-
-impl Idle {
-    fn usable(&self, now: Instant) -> bool {
-        !self.sender.is_closed() && now < self.expires
-    }
+    since: Instant,
 }
 
 thread_local! {
     /// Idle connections by key, oldest first.
     static IDLE: RefCell<HashMap<PoolKey, VecDeque<Idle>>> = RefCell::new(HashMap::new());
-    /// Whether this thread's sweeper task is running.
-    static SWEEPING: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Closes this thread's expired idle connections and forgets closed ones; answers when the next
-/// one expires, if any is left.
-fn sweep() -> Option<Instant> {
-    IDLE.try_with(|idle| {
-        let now = Instant::now();
-        let mut next: Option<Instant> = None;
-        idle.borrow_mut().retain(|_, list| {
-            list.retain(|entry| entry.usable(now));
-            if let Some(first) = list.iter().map(|entry| entry.expires).min() {
-                next = Some(next.map_or(first, |n| n.min(first)));
-            }
-            !list.is_empty()
-        });
-        next
-    })
-    .ok()
-    .flatten()
-}
-
-/// Starts this thread's sweeper, unless it runs: a task that closes idle connections as they
-/// expire and ends when none is left. Only on a single-threaded runtime, whose tasks stay on this
-/// thread (the proxy's serving runtimes); elsewhere expired connections are dropped as requests
-/// come.
-fn sweep_later() {
-    if SWEEPING.try_with(Cell::get).unwrap_or(true) {
-        return;
-    }
-    let single_threaded = tokio::runtime::Handle::try_current()
-        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread);
-    if !single_threaded {
-        return;
-    }
-    SWEEPING.with(|s| s.set(true));
-    /// Marks the sweeper stopped however its task ends (also when its runtime drops it).
-    struct Stopped;
-    impl Drop for Stopped {
-        fn drop(&mut self) {
-            let _ = SWEEPING.try_with(|s| s.set(false));
-        }
-    }
-    tokio::spawn(async {
-        let _stopped = Stopped;
-        while let Some(next) = sweep() {
-            tokio::time::sleep_until(next.into()).await;
-        }
-    });
 }
 
 /// Takes this thread's most recently used connection for `key` that can carry a request now.
@@ -129,7 +74,7 @@ fn checkout(key: &PoolKey) -> Option<Sender> {
         let mut busy = Vec::new();
         let mut found = None;
         while let Some(entry) = list.pop_back() {
-            if !entry.usable(now) {
+            if entry.sender.is_closed() || now.duration_since(entry.since) > IDLE_TIMEOUT {
                 continue;
             }
             if entry.sender.is_ready() {
@@ -145,9 +90,9 @@ fn checkout(key: &PoolKey) -> Option<Sender> {
     .flatten()
 }
 
-/// Puts a connection whose exchange is over back on this thread's idle list for `keep_idle` at
-/// most, after dropping the oldest ones that have expired or closed.
-fn checkin(key: PoolKey, sender: Sender, keep_idle: Duration) {
+/// Puts a connection whose exchange is over back on this thread's idle list, after dropping the
+/// oldest ones that have expired or closed.
+fn checkin(key: PoolKey, sender: Sender) {
     if sender.is_closed() {
         return;
     }
@@ -155,24 +100,15 @@ fn checkin(key: PoolKey, sender: Sender, keep_idle: Duration) {
         let mut idle = idle.borrow_mut();
         let list = idle.entry(key).or_default();
         let now = Instant::now();
-        while list.front().is_some_and(|oldest| !oldest.usable(now)) {
+        while list.front().is_some_and(|oldest| {
+            oldest.sender.is_closed() || now.duration_since(oldest.since) > IDLE_TIMEOUT
+        }) {
             list.pop_front();
         }
         if list.len() < MAX_IDLE_PER_HOST {
-            list.push_back(Idle {
-                sender,
-                expires: now + keep_idle,
-            });
+            list.push_back(Idle { sender, since: now });
         }
     });
-    sweep_later();
-}
-
-/// How long a proxied answer may pause, and how long its connection is kept unused afterwards.
-#[derive(Clone, Copy)]
-pub(super) struct Timing {
-    pub(super) body_idle: Duration,
-    pub(super) keep_idle: Duration,
 }
 
 /// Why an exchange failed: opening the connection (the address guard, TCP, TLS), or the HTTP
@@ -190,7 +126,7 @@ pub(super) async fn send(
     connector: &ProxyConnector,
     key: PoolKey,
     mut request: hyper::Request<ProxyRequestBody>,
-    timing: Timing,
+    idle_timeout: Duration,
 ) -> Result<hyper::Response<PooledBody>, SendError> {
     let uri = request.uri().clone();
     if !request.headers().contains_key(HOST) {
@@ -216,7 +152,7 @@ pub(super) async fn send(
         };
         match sender.try_send_request(request).await {
             Ok(response) => {
-                return Ok(response.map(|body| PooledBody::new(body, (key, sender), timing)));
+                return Ok(response.map(|body| PooledBody::new(body, (key, sender), idle_timeout)));
             }
             Err(mut e) => match e.take_message() {
                 Some(unsent) if reused => request = unsent,
@@ -263,7 +199,7 @@ async fn connect(connector: &ProxyConnector, uri: &hyper::Uri) -> Result<Sender,
 pub struct PooledBody {
     inner: Incoming,
     home: Option<(PoolKey, Sender)>,
-    timing: Timing,
+    idle_timeout: Duration,
     pause: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
@@ -273,18 +209,18 @@ pub struct PooledBody {
 pub struct IdleTimeout;
 
 impl PooledBody {
-    pub(super) fn new(inner: Incoming, home: (PoolKey, Sender), timing: Timing) -> Self {
+    pub(super) fn new(inner: Incoming, home: (PoolKey, Sender), idle_timeout: Duration) -> Self {
         PooledBody {
             inner,
             home: Some(home),
-            timing,
+            idle_timeout,
             pause: None,
         }
     }
 
     fn release(&mut self) {
         if let Some((key, sender)) = self.home.take() {
-            checkin(key, sender, self.timing.keep_idle);
+            checkin(key, sender);
         }
     }
 }
@@ -301,7 +237,7 @@ impl Body for PooledBody {
         let frame = match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(frame) => frame,
             Poll::Pending => {
-                let idle_timeout = this.timing.body_idle;
+                let idle_timeout = this.idle_timeout;
                 let pause = this
                     .pause
                     .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle_timeout)));
@@ -346,12 +282,10 @@ mod tests {
     use std::sync::{Arc, Mutex};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    /// What a test provider saw: connections opened and closed by the client, and each
-    /// request's head.
+    /// What a test provider saw: connections opened, and each request's head.
     #[derive(Default)]
     struct Seen {
         connections: AtomicUsize,
-        closed: AtomicUsize,
         heads: Mutex<Vec<String>>,
     }
 
@@ -372,10 +306,7 @@ mod tests {
                     loop {
                         let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") else {
                             match socket.read(&mut chunk).await {
-                                Ok(0) | Err(_) => {
-                                    seen.closed.fetch_add(1, Ordering::SeqCst);
-                                    return;
-                                }
+                                Ok(0) | Err(_) => return,
                                 Ok(n) => buffer.extend_from_slice(&chunk[..n]),
                             }
                             continue;
@@ -465,32 +396,5 @@ mod tests {
         assert_eq!(exchange(&first, port, true).await, 200);
         assert_eq!(exchange(&second, port, true).await, 200);
         assert_eq!(seen.connections.load(Ordering::SeqCst), 2);
-    }
-
-    #[tokio::test]
-    async fn an_unused_connection_is_closed_when_its_idle_time_is_over() {
-        let (port, seen) = provider(b"ok", false).await;
-        let config = OutboundConfig {
-            pool_idle_timeout: std::time::Duration::from_millis(200),
-            ..OutboundConfig::default()
-        };
-        let outbound = Outbound::new(config).unwrap();
-        assert_eq!(exchange(&outbound, port, true).await, 200);
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        assert_eq!(seen.closed.load(Ordering::SeqCst), 0, "kept while idle");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while seen.closed.load(Ordering::SeqCst) == 0 {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "closed after its idle time"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        assert_eq!(exchange(&outbound, port, true).await, 200);
-        assert_eq!(
-            seen.connections.load(Ordering::SeqCst),
-            2,
-            "a new one after"
-        );
     }
 }
