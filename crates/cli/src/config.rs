@@ -116,6 +116,7 @@ impl std::fmt::Debug for DatabaseUrl {
 struct FileConfig {
     listen: Option<std::net::SocketAddr>,
     request_timeout: Option<String>,
+    head_timeout: Option<String>,
     data_dir: Option<PathBuf>,
     database_url: Option<DatabaseUrl>,
     master_key_file: Option<PathBuf>,
@@ -267,11 +268,13 @@ pub fn settings(args: &GlobalArgs) -> Result<Settings> {
     })
 }
 
-/// `serve`'s own settings from the config file (`listen`, `request_timeout`), when there is one.
+/// `serve`'s own settings from the config file (`listen`, `request_timeout`, `head_timeout`),
+/// when there is one.
 #[derive(Debug, Default)]
 pub struct ServeFile {
     pub listen: Option<std::net::SocketAddr>,
     pub request_timeout: Option<Duration>,
+    pub head_timeout: Option<Duration>,
 }
 
 pub fn serve_file(args: &GlobalArgs) -> Result<ServeFile> {
@@ -279,22 +282,24 @@ pub fn serve_file(args: &GlobalArgs) -> Result<ServeFile> {
         return Ok(ServeFile::default());
     };
     let file = read_file(path)?;
-    let request_timeout = match &file.request_timeout {
-        Some(text) => {
-            let value = humantime::parse_duration(text).with_context(|| {
-                "request_timeout in the config file must be a duration such as 60s".to_owned()
-            })?;
-            if value.is_zero() {
-                bail!("request_timeout must be longer than zero");
-            }
-            Some(value)
-        }
-        None => None,
-    };
     Ok(ServeFile {
         listen: file.listen,
-        request_timeout,
+        request_timeout: file_timeout("request_timeout", file.request_timeout.as_deref())?,
+        head_timeout: file_timeout("head_timeout", file.head_timeout.as_deref())?,
     })
+}
+
+/// A timeout of the config file: a duration longer than zero.
+fn file_timeout(key: &str, text: Option<&str>) -> Result<Option<Duration>> {
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    let value = humantime::parse_duration(text)
+        .with_context(|| format!("{key} in the config file must be a duration such as 60s"))?;
+    if value.is_zero() {
+        bail!("{key} must be longer than zero");
+    }
+    Ok(Some(value))
 }
 
 fn read_file(path: &Path) -> Result<FileConfig> {

@@ -17,10 +17,29 @@ pub struct ServeArgs {
     /// [default: 60s; config file key: request_timeout].
     #[arg(long, env = "LATCHKEY_REQUEST_TIMEOUT", value_name = "DURATION")]
     pub request_timeout: Option<humantime::Duration>,
+    /// How long a connection may go without sending a request head (after it is opened, or after
+    /// its previous answer) before it is closed [default: 30s; config file key: head_timeout].
+    #[arg(long, env = "LATCHKEY_HEAD_TIMEOUT", value_name = "DURATION")]
+    pub head_timeout: Option<humantime::Duration>,
     /// Also run the sandbox providers in-process and point the catalog at them, so that everything
     /// can be tried with no provider account.
     #[arg(long)]
     pub sandbox: bool,
+}
+
+/// A timeout from its flag (or environment variable), else the config file, else `default`; zero
+/// is refused.
+fn timeout(
+    flag: &str,
+    arg: Option<humantime::Duration>,
+    file: Option<std::time::Duration>,
+    default: std::time::Duration,
+) -> Result<std::time::Duration> {
+    match arg.map(std::time::Duration::from) {
+        Some(d) if d.is_zero() => anyhow::bail!("{flag} must be longer than zero"),
+        Some(d) => Ok(d),
+        None => Ok(file.unwrap_or(default)),
+    }
 }
 
 pub async fn run(g: &GlobalArgs, args: ServeArgs) -> Result<()> {
@@ -33,13 +52,18 @@ pub async fn run(g: &GlobalArgs, args: ServeArgs) -> Result<()> {
         .listen
         .or(file.listen)
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
-    let request_timeout = match args.request_timeout.map(std::time::Duration::from) {
-        Some(d) if d.is_zero() => anyhow::bail!("--request-timeout must be longer than zero"),
-        Some(d) => d,
-        None => file
-            .request_timeout
-            .unwrap_or(latchkey_server::DEFAULT_REQUEST_TIMEOUT),
-    };
+    let request_timeout = timeout(
+        "--request-timeout",
+        args.request_timeout,
+        file.request_timeout,
+        latchkey_server::DEFAULT_REQUEST_TIMEOUT,
+    )?;
+    let head_timeout = timeout(
+        "--head-timeout",
+        args.head_timeout,
+        file.head_timeout,
+        latchkey_server::DEFAULT_HEAD_TIMEOUT,
+    )?;
     let sandbox = if args.sandbox {
         let sandbox = Sandbox::start(SandboxConfig {
             demo: DemoCredentials::default(),
@@ -67,7 +91,9 @@ pub async fn run(g: &GlobalArgs, args: ServeArgs) -> Result<()> {
     let _key_watch = lk.watch_key_file();
     let app = Application::bind(
         listen,
-        AppState::new(lk).with_request_timeout(request_timeout),
+        AppState::new(lk)
+            .with_request_timeout(request_timeout)
+            .with_head_timeout(head_timeout),
     )
     .await
     .with_context(|| format!("cannot listen on {listen}"))?;

@@ -1,7 +1,7 @@
 //! `latchkey serve` as a process, against the test's own sandbox providers: SIGTERM and SIGINT let
 //! a request in flight finish and exit 0; JSON logs, each request-scoped line with its request id;
-//! `listen` from the config file and `LATCHKEY_LISTEN`; the CLI's changes on the same data are
-//! audited as `operator`.
+//! `listen` from the config file and `LATCHKEY_LISTEN`; connections past the head timeout are
+//! closed; the CLI's changes on the same data are audited as `operator`.
 
 mod common;
 
@@ -12,6 +12,8 @@ use std::io::Read;
 use std::ops::Deref;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 /// A server started on a new data directory, with the admin token it printed.
 struct Server {
@@ -258,8 +260,9 @@ async fn listen_comes_from_the_config_file_and_latchkey_listen_wins() {
     assert_eq!(code, 0);
 }
 
-/// `request_timeout` (config file, `LATCHKEY_REQUEST_TIMEOUT`, `--request-timeout`) must be a
-/// duration longer than zero: anything else stops `serve` at start with a message naming it.
+/// `request_timeout` (config file, `LATCHKEY_REQUEST_TIMEOUT`, `--request-timeout`) and
+/// `head_timeout` must be durations longer than zero: anything else stops `serve` at start with a
+/// message naming it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_request_timeout_stops_serve_at_start() {
     let env = Env::new().await;
@@ -267,7 +270,7 @@ async fn a_bad_request_timeout_stops_serve_at_start() {
     std::fs::write(&config, "request_timeout = \"soon\"\n").unwrap();
     // (arguments, an environment variable, what the error says)
     type Case<'a> = (&'a [&'a str], Option<(&'a str, &'a str)>, &'a str);
-    let cases: [Case; 3] = [
+    let cases: [Case; 4] = [
         (
             &["serve", "--listen", "127.0.0.1:0"],
             None,
@@ -277,6 +280,11 @@ async fn a_bad_request_timeout_stops_serve_at_start() {
             &["serve", "--listen", "127.0.0.1:0"],
             Some(("LATCHKEY_REQUEST_TIMEOUT", "0s")),
             "--request-timeout must be longer than zero",
+        ),
+        (
+            &["serve", "--listen", "127.0.0.1:0"],
+            Some(("LATCHKEY_HEAD_TIMEOUT", "0s")),
+            "--head-timeout must be longer than zero",
         ),
         (
             &[
@@ -387,3 +395,117 @@ latchkey_testdb::backend_tests!(
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     the_clis_changes_are_audited_as_the_operator,
 );
+
+/// Reads one answer (head and `Content-Length` body) from `stream`: its status line, or `None` when
+/// the server closed the connection first.
+async fn answer(stream: &mut TcpStream) -> Option<String> {
+    let mut read = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(end) = read.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&read[..end]).to_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map_or(0, |v| v.trim().parse().unwrap());
+            if read.len() >= end + 4 + length {
+                return Some(head.lines().next().unwrap_or_default().to_owned());
+            }
+        }
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => read.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// Whether the server closes `stream` within `within` (reading and dropping whatever comes).
+async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
+    let mut buf = [0u8; 1024];
+    tokio::time::timeout(within, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+/// A connection that sends no request head for the head timeout (`--head-timeout`) — after it was
+/// opened, or after its last answer — is closed: one that sends nothing, one that sends its head a
+/// byte at a time (so bytes keep coming), and a keep-alive one after its answers. Requests that keep
+/// coming keep their connection, and a request in flight longer than the timeout (its body sent
+/// slowly) is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_that_send_no_request_head_in_time_are_closed() {
+    let env = Env::new().await;
+    let server = spawn(env.command(&["serve", "--listen", "127.0.0.1:0", "--head-timeout", "1s"]));
+    let addr = server.url.trim_start_matches("http://").to_owned();
+    let timeout = Duration::from_secs(1);
+
+    let opened = Instant::now();
+    let mut silent = TcpStream::connect(&addr).await.unwrap();
+    assert!(closed_within(&mut silent, Duration::from_secs(10)).await);
+    assert!(opened.elapsed() >= timeout, "{:?}", opened.elapsed());
+
+    // A head of 200 bytes at one byte every 50 ms would take 10 s.
+    let head = format!(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Padding: {}\r\n\r\n",
+        "a".repeat(160)
+    );
+    let slow = TcpStream::connect(&addr).await.unwrap();
+    let (mut slow_read, mut slow_write) = slow.into_split();
+    let trickle = tokio::spawn(async move {
+        for byte in head.bytes() {
+            if slow_write.write_all(&[byte]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    let mut got = Vec::new();
+    let cut = tokio::time::timeout(Duration::from_secs(8), slow_read.read_to_end(&mut got)).await;
+    assert!(cut.is_ok(), "a head sent a byte at a time was not cut off");
+    assert!(got.is_empty(), "{}", String::from_utf8_lossy(&got));
+    trickle.abort();
+
+    // Requests every 300 ms for 2.4 s, on one connection: each is answered.
+    let mut kept = TcpStream::connect(&addr).await.unwrap();
+    for i in 0..8 {
+        if i > 0 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        assert_eq!(answer(&mut kept).await.as_deref(), Some("http/1.1 200 ok"));
+    }
+    let answered = Instant::now();
+    assert!(closed_within(&mut kept, Duration::from_secs(10)).await);
+    assert!(answered.elapsed() >= timeout, "{:?}", answered.elapsed());
+
+    // A request whose body takes 2 s to arrive is in flight, not waiting for a head.
+    let body = br#"{"slug":"slow-body-workspace"}"#;
+    let mut uploading = TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /v1/workspaces HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        server.token,
+        body.len()
+    );
+    uploading.write_all(head.as_bytes()).await.unwrap();
+    for chunk in body.chunks(3) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        uploading.write_all(chunk).await.unwrap();
+    }
+    assert_eq!(
+        answer(&mut uploading).await.as_deref(),
+        Some("http/1.1 201 created")
+    );
+
+    let (code, stderr) = server.stop_with("TERM").await;
+    assert_eq!(code, 0, "{stderr}");
+}

@@ -41,6 +41,11 @@ pub const MAX_BODY: usize = 64 * 1024;
 /// [`AppState::with_request_timeout`].
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How long a connection may go without sending a request head — after it is opened, or after the
+/// answer to its previous request — before it is closed, unless set with
+/// [`AppState::with_head_timeout`].
+pub const DEFAULT_HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// What every handler can reach, behind one `Arc`: each layer and handler that takes the state
 /// costs one count, not one per part.
 #[derive(Clone)]
@@ -52,6 +57,7 @@ pub struct Shared {
     throttle: AuthThrottle,
     web: web::WebState,
     request_timeout: Duration,
+    head_timeout: Duration,
 }
 
 impl std::ops::Deref for AppState {
@@ -69,6 +75,7 @@ impl AppState {
             throttle: AuthThrottle::new(20, Duration::from_secs(120)),
             web: web::WebState::default(),
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            head_timeout: DEFAULT_HEAD_TIMEOUT,
         }))
     }
 
@@ -80,6 +87,20 @@ impl AppState {
             None => tracing::error!("the request timeout was set after the state was shared"),
         }
         self
+    }
+
+    /// How long a connection may go without sending a request head before it is closed. Set
+    /// before the state is handed to the router.
+    pub fn with_head_timeout(mut self, timeout: Duration) -> AppState {
+        match Arc::get_mut(&mut self.0) {
+            Some(shared) => shared.head_timeout = timeout,
+            None => tracing::error!("the head timeout was set after the state was shared"),
+        }
+        self
+    }
+
+    pub(crate) fn head_timeout(&self) -> Duration {
+        self.head_timeout
     }
 }
 
