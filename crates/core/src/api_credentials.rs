@@ -514,13 +514,15 @@ impl Latchkey {
         workspace: Option<&str>,
         token: &str,
     ) -> std::result::Result<Arc<Principal>, AuthFailure> {
-        let parsed = latchkey_vault::parse_token(token).map_err(|e| match e {
+        let failure = |e| match e {
             TokenError::BadChecksum => AuthFailure::BadChecksum,
             _ => AuthFailure::Malformed,
-        })?;
+        };
+        let hash = latchkey_vault::token_hash(token).map_err(failure)?;
         let now = Timestamp::now().millis();
 
-        if let Some(hit) = self.api_auth.cached(&parsed.hash) {
+        // A cached hash is an issued token's, so its checksum was checked when it was cached.
+        if let Some(hit) = self.api_auth.cached(&hash) {
             if hit.grace_until.is_some_and(|until| until <= now) {
                 self.api_auth.forget(&hit.principal.api_credential_id);
                 return Err(AuthFailure::GraceExpired);
@@ -531,12 +533,9 @@ impl Latchkey {
             return Ok(hit.principal);
         }
 
+        latchkey_vault::check_checksum(token).map_err(failure)?;
         let epoch = self.api_auth.epoch();
-        let row = match self
-            .repo
-            .api_credential_by_hash(parsed.hash.as_bytes())
-            .await
-        {
+        let row = match self.repo.api_credential_by_hash(hash.as_bytes()).await {
             Ok(Some(row)) => row,
             Ok(None) => return Err(AuthFailure::Unknown),
             Err(e) => {
@@ -544,12 +543,12 @@ impl Latchkey {
                 return Err(AuthFailure::Unavailable);
             }
         };
-        let grace_until = if parsed.hash.ct_eq_bytes(&row.token_hash) {
+        let grace_until = if hash.ct_eq_bytes(&row.token_hash) {
             None
         } else if row
             .previous_hash
             .as_deref()
-            .is_some_and(|previous| parsed.hash.ct_eq_bytes(previous))
+            .is_some_and(|previous| hash.ct_eq_bytes(previous))
         {
             match row.previous_expires_at {
                 Some(until) if until > now => Some(until),
@@ -577,7 +576,7 @@ impl Latchkey {
         });
         self.api_auth.remember(
             epoch,
-            parsed.hash,
+            hash,
             Cached {
                 principal: principal.clone(),
                 at: Instant::now(),

@@ -15,6 +15,6 @@ pub use key::{KeyId, MasterKey};
 pub use ring::{Binding, KeyRing};
 pub use secret::{Secret, SecretBytes};
 pub use token::{
-    ParsedToken, TOKEN_LEN, TOKEN_PREFIX, TokenError, TokenHash, generate_token, parse_token,
-    token_hint,
+    ParsedToken, TOKEN_LEN, TOKEN_PREFIX, TokenError, TokenHash, check_checksum, generate_token,
+    parse_token, token_hash, token_hint,
 };

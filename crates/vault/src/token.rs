@@ -126,6 +126,18 @@ pub fn generate_token() -> (Secret, TokenHash) {
 
 /// Checks a presented token's shape, prefix and checksum, without any lookup; returns its hash.
 pub fn parse_token(text: &str) -> Result<ParsedToken, TokenError> {
+    let hash = token_hash(text)?;
+    check_checksum(text)?;
+    Ok(ParsedToken {
+        hash,
+        hint: token_hint(text),
+    })
+}
+
+/// Checks a presented token's shape and prefix (not its checksum) and returns its hash: enough to
+/// look it up among tokens already checked once. A token whose hash is an issued token's has that
+/// token's checksum; any other must pass [`check_checksum`] before it is looked up.
+pub fn token_hash(text: &str) -> Result<TokenHash, TokenError> {
     if text.is_empty() {
         return Err(TokenError::Empty);
     }
@@ -138,15 +150,20 @@ pub fn parse_token(text: &str) -> Result<ParsedToken, TokenError> {
     if !body.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err(TokenError::BadCharacter);
     }
+    Ok(TokenHash::of(text))
+}
+
+/// Checks the checksum of a token of the right shape ([`token_hash`]).
+pub fn check_checksum(text: &str) -> Result<(), TokenError> {
+    if text.len() != TOKEN_LEN || !text.is_ascii() {
+        return Err(TokenError::WrongLength);
+    }
     let (head, given) = text.split_at(TOKEN_LEN - CHECKSUM_CHARS);
     let expected = checksum(head);
     if aws_lc_rs::constant_time::verify_slices_are_equal(&expected, given.as_bytes()).is_err() {
         return Err(TokenError::BadChecksum);
     }
-    Ok(ParsedToken {
-        hash: TokenHash::of(text),
-        hint: token_hint(text),
-    })
+    Ok(())
 }
 
 /// `lkt_…` and the last 4 characters of the token (`lkt_…` alone for a text shorter than 12).
@@ -249,6 +266,21 @@ mod tests {
         let mut accented = t[..40].to_owned();
         accented.push('é');
         assert_eq!(parse_token(&accented), Err(TokenError::BadCharacter));
+    }
+
+    #[test]
+    fn the_hash_needs_the_shape_and_the_checksum_is_checked_apart() {
+        let (token, hash) = generate_token();
+        let t = token.expose();
+        assert_eq!(token_hash(t), Ok(hash));
+        assert_eq!(check_checksum(t), Ok(()));
+        let mut typo = t.to_owned();
+        let last = if t.ends_with('x') { "y" } else { "x" };
+        typo.replace_range(TOKEN_LEN - 1.., last);
+        assert!(token_hash(&typo).is_ok(), "the shape is right");
+        assert_eq!(check_checksum(&typo), Err(TokenError::BadChecksum));
+        assert_eq!(token_hash(&t[..41]), Err(TokenError::WrongLength));
+        assert_eq!(check_checksum(&t[..41]), Err(TokenError::WrongLength));
     }
 
     #[test]
