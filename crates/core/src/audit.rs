@@ -94,7 +94,7 @@ impl Latchkey {
             .to_owned(),
             detail: error.map(|e| e.code().to_owned()),
             request_id: actor.request_id.clone(),
-            client_addr: actor.client.clone(),
+            client_addr: actor.client.map(|ip| ip.to_string()),
         };
         if let Err(e) = self.repo.append_audit(&row).await {
             tracing::error!(action, error = %e, "could not write the audit event");

@@ -195,9 +195,14 @@ impl Latchkey {
         &self,
         workspace: &str,
         reference: &str,
-    ) -> Result<(WorkspaceRow, std::sync::Arc<CredentialRow>)> {
+    ) -> Result<(std::sync::Arc<WorkspaceRow>, std::sync::Arc<CredentialRow>)> {
         let ws = self.workspace_row(workspace).await?;
-        let key = reference.trim().to_lowercase();
+        let trimmed = reference.trim();
+        let key = if trimmed.chars().any(char::is_uppercase) {
+            std::borrow::Cow::Owned(trimmed.to_lowercase())
+        } else {
+            std::borrow::Cow::Borrowed(trimmed)
+        };
         if let Some(hit) = self.reads.get(workspace, &key) {
             return Ok((ws, hit));
         }

@@ -63,7 +63,7 @@ pub struct Latchkey {
     reads: Arc<cache::ReadCache>,
     /// Workspaces by slug (they never change once created).
     workspaces:
-        Arc<std::sync::Mutex<std::collections::HashMap<String, latchkey_store::WorkspaceRow>>>,
+        Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<latchkey_store::WorkspaceRow>>>>,
 }
 
 impl Latchkey {

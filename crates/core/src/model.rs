@@ -138,8 +138,8 @@ pub struct Actor {
     pub kind: ActorKind,
     /// The request id of the API call, when there is one.
     pub request_id: Option<String>,
-    /// The client's address, when known.
-    pub client: Option<String>,
+    /// The client's address, when known (written out only when an audit event is recorded).
+    pub client: Option<std::net::IpAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,7 +170,11 @@ impl Actor {
         }
     }
 
-    pub fn with_request(mut self, request_id: Option<String>, client: Option<String>) -> Actor {
+    pub fn with_request(
+        mut self,
+        request_id: Option<String>,
+        client: Option<std::net::IpAddr>,
+    ) -> Actor {
         self.request_id = request_id;
         self.client = client;
         self

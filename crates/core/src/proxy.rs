@@ -153,23 +153,23 @@ const HOP_BY_HOP: [HeaderName; 9] = [
 /// Removes the headers a `Connection` header lists, and those `unwanted` names (each header name
 /// is looked at once; nothing is removed from a map that holds none of them).
 fn strip(headers: &mut HeaderMap, unwanted: impl Fn(&HeaderName) -> bool) {
-    let mut remove: Vec<HeaderName> = Vec::new();
-    if headers.contains_key(reqwest::header::CONNECTION) {
-        remove.extend(
-            headers
-                .get_all(reqwest::header::CONNECTION)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .flat_map(|v| v.split(','))
-                .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok()),
-        );
-    }
-    remove.extend(
-        headers
-            .keys()
-            .filter(|name| HOP_BY_HOP.contains(name) || unwanted(name))
-            .cloned(),
-    );
+    let listed: Vec<&str> = headers
+        .get_all(reqwest::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .collect();
+    let remove: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| {
+            HOP_BY_HOP.contains(name)
+                || unwanted(name)
+                || listed.iter().any(|l| l.eq_ignore_ascii_case(name.as_str()))
+        })
+        .cloned()
+        .collect();
     for name in remove {
         headers.remove(name);
     }
@@ -591,6 +591,20 @@ mod tests {
         let names: Vec<&str> = out.keys().map(|k| k.as_str()).collect();
         assert_eq!(names.len(), 2, "{names:?}");
         assert!(out.contains_key("accept") && out.contains_key("x-request-source"));
+    }
+
+    #[test]
+    fn names_a_connection_header_lists_are_dropped_whatever_their_case() {
+        let mut h = HeaderMap::new();
+        h.append("connection", HeaderValue::from_static("Keep-Alive ,X-Hop"));
+        h.append("connection", HeaderValue::from_static(" , x-other"));
+        for name in ["keep-alive", "x-hop", "x-other", "x-kept", "content-type"] {
+            h.insert(name, HeaderValue::from_static("1"));
+        }
+        let out = forwardable_response_headers(h);
+        let mut names: Vec<&str> = out.keys().map(|k| k.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["content-type", "x-kept"]);
     }
 
     #[test]

@@ -5,6 +5,7 @@ use crate::audit::Target;
 use crate::error::{CoreError, Result};
 use crate::model::{Actor, Timestamp, Workspace, WorkspaceSlug};
 use latchkey_store::{StoreError, WorkspaceRow};
+use std::sync::Arc;
 
 impl Latchkey {
     pub async fn list_workspaces(&self) -> Result<Vec<Workspace>> {
@@ -66,7 +67,7 @@ impl Latchkey {
 
     /// A workspace by slug. Workspaces are never renamed or removed, so a found one is kept in
     /// memory; a missing one is asked for again next time.
-    pub(crate) async fn workspace_row(&self, slug: &str) -> Result<WorkspaceRow> {
+    pub(crate) async fn workspace_row(&self, slug: &str) -> Result<Arc<WorkspaceRow>> {
         if let Some(row) = self
             .workspaces
             .lock()
@@ -75,11 +76,11 @@ impl Latchkey {
         {
             return Ok(row.clone());
         }
-        let row = self.repo.workspace_by_slug(slug).await?.ok_or_else(|| {
+        let row = Arc::new(self.repo.workspace_by_slug(slug).await?.ok_or_else(|| {
             CoreError::WorkspaceNotFound {
                 slug: slug.chars().take(80).collect(),
             }
-        })?;
+        })?);
         let mut cache = self.workspaces.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= 10_000 {
             cache.clear();

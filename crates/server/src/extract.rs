@@ -79,7 +79,7 @@ impl Caller {
             Ok(principal) => {
                 let actor = principal
                     .actor()
-                    .with_request(info.request_id.clone(), info.client.map(|c| c.to_string()));
+                    .with_request(info.request_id.clone(), info.client);
                 Ok(Caller { principal, actor })
             }
             Err((AuthFailure::Unavailable, _)) => Err(ApiError::new(

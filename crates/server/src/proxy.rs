@@ -153,10 +153,14 @@ pub async fn proxy(
     let credential = percent_encoding::percent_decode_str(credential)
         .decode_utf8_lossy()
         .into_owned();
-    let path_and_query = match parts.uri.query() {
-        Some(query) => format!("/{tail}?{query}"),
-        None => format!("/{tail}"),
-    };
+    let query = parts.uri.query();
+    let mut path_and_query = String::with_capacity(2 + tail.len() + query.map_or(0, |q| q.len()));
+    path_and_query.push('/');
+    path_and_query.push_str(tail);
+    if let Some(query) = query {
+        path_and_query.push('?');
+        path_and_query.push_str(query);
+    }
     let max_wait = match parts.headers.get("x-latchkey-max-wait") {
         None => DEFAULT_MAX_WAIT,
         Some(value) => value

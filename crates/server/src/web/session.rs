@@ -236,9 +236,7 @@ pub async fn current(parts: &Parts, state: &AppState) -> Result<WebUser, NoSessi
     {
         Ok(principal) => {
             let info = RequestInfo::from_parts(parts);
-            let actor = principal
-                .actor()
-                .with_request(info.request_id, info.client.map(|c| c.to_string()));
+            let actor = principal.actor().with_request(info.request_id, info.client);
             Ok(WebUser {
                 principal,
                 actor,
