@@ -88,6 +88,10 @@ async fn empty_target(env: &Env, backend: Backend) -> (TestDb, String) {
     (db, url)
 }
 
+/// A provider account's weekly quota, as the proxy keys it, and a week (its start, UNIX seconds).
+const QUOTA_KEY: &str = "clari-copilot/acct";
+const WEEK: i64 = 1_764_460_800;
+
 /// From the data directory's SQLite file into an empty database of `target` (PostgreSQL: the move
 /// this command is for).
 async fn a_store_copies_into_an_empty_database_and_works_there(target: Backend) {
@@ -119,6 +123,10 @@ async fn a_store_copies_into_an_empty_database_and_works_there(target: Backend) 
             .revoke_session("signed-out-expired", now - 1, now - 2)
             .await
             .unwrap();
+        // Three requests counted in a weekly quota this week.
+        for _ in 0..3 {
+            assert!(store.count_in_quota(QUOTA_KEY, WEEK, 100).await.unwrap());
+        }
     }
     let copied = env
         .run(
@@ -159,6 +167,17 @@ async fn a_store_copies_into_an_empty_database_and_works_there(target: Backend) 
         let copy = open_store(Some(&url), &data).await;
         assert!(copy.session_revoked("signed-out-live").await.unwrap());
         assert!(!copy.session_revoked("signed-out-expired").await.unwrap());
+        // The weekly quota's count goes on from where the source left it: one more of four.
+        assert_eq!(
+            copy.quota_usage().await.unwrap(),
+            [latchkey_store::QuotaUsage {
+                key: QUOTA_KEY.to_owned(),
+                week: WEEK,
+                used: 3
+            }]
+        );
+        assert!(copy.count_in_quota(QUOTA_KEY, WEEK, 4).await.unwrap());
+        assert!(!copy.count_in_quota(QUOTA_KEY, WEEK, 4).await.unwrap());
     }
 
     // The copy, opened with the same key file, holds and verifies the same credentials.

@@ -1,6 +1,7 @@
 //! Moving a store to another backend (e.g. from the embedded SQLite file to PostgreSQL): every row
-//! as it is — envelopes stay sealed, nothing is decrypted — into an empty target, then a check that
-//! the counts match and that every copied credential opens with the key ring.
+//! as it is — envelopes stay sealed, nothing is decrypted — into an empty target, with the signed-out
+//! web sessions and the weekly quotas' counts, then a check that the counts match and that every
+//! copied credential opens with the key ring.
 
 use crate::Latchkey;
 use crate::error::{CoreError, Result};
@@ -108,6 +109,12 @@ pub async fn copy_store(
     for (id, expires_at) in source.revoked_sessions(now).await? {
         target.revoke_session(&id, expires_at, now).await?;
     }
+    // The weekly quotas' counts, so that the copy does not send a provider account's used-up
+    // week again.
+    let quotas = source.quota_usage().await?;
+    for usage in &quotas {
+        target.put_quota_usage(usage).await?;
+    }
     // Rows written to the source meanwhile (a server still running on it) are not copied: the
     // counts below tell. Stop the servers first.
     let copied = CopyCounts {
@@ -116,7 +123,7 @@ pub async fn copy_store(
         api_credentials,
         audit_events,
     };
-    verify_copy(&lk, target, copied, expected).await?;
+    verify_copy(&lk, target, copied, expected, &quotas).await?;
     Ok(copied)
 }
 
@@ -152,6 +159,7 @@ async fn verify_copy(
     target: Arc<dyn Repository>,
     copied: CopyCounts,
     expected: CopyCounts,
+    quotas: &[latchkey_store::QuotaUsage],
 ) -> Result<()> {
     let found = CopyCounts {
         workspaces: target.list_workspaces().await?.len() as u64,
@@ -162,6 +170,14 @@ async fn verify_copy(
     if found != copied || copied != expected {
         return Err(CoreError::CopyMismatch(format!(
             "the source holds {expected:?}, {copied:?} were copied and the target holds {found:?}; was the source in use? Stop every server on it and copy into an empty target again"
+        )));
+    }
+    let copied_quotas = target.quota_usage().await?;
+    if copied_quotas != quotas {
+        return Err(CoreError::CopyMismatch(format!(
+            "the source holds {} weekly quota count(s) and the target {}; was the source in use? Stop every server on it and copy into an empty target again",
+            quotas.len(),
+            copied_quotas.len()
         )));
     }
     let ring = lk.key_ring();

@@ -215,6 +215,10 @@ pub trait Repository:
     /// so processes sharing the database never count past the limit together. A later week
     /// starts the count again; a process whose clock is behind counts in the newer week.
     async fn count_in_quota(&self, key: &str, week: i64, limit: u64) -> Result<bool>;
+    /// Every weekly quota count, by key (for `store copy`).
+    async fn quota_usage(&self) -> Result<Vec<QuotaUsage>>;
+    /// Write a weekly quota count as it is (for `store copy`): it replaces the key's count.
+    async fn put_quota_usage(&self, usage: &QuotaUsage) -> Result<()>;
     /// The changes committed to this database by any process, as they commit, for caches to
     /// drop what they hold (PostgreSQL: `LISTEN/NOTIFY`). `None` when the backend has no such
     /// feed: on SQLite, changes made by another process show when the short-lived caches expire.
@@ -230,6 +234,15 @@ pub enum Slot {
     Wait(std::time::Duration),
     /// The next free time is this far away, beyond the caller's budget; nothing was reserved.
     Refused(std::time::Duration),
+}
+
+/// The requests counted in one weekly quota ([`Repository::count_in_quota`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuotaUsage {
+    pub key: String,
+    /// The week's start, in UNIX seconds.
+    pub week: i64,
+    pub used: u64,
 }
 
 /// One credential's sealed secrets, as master-key rotation reads and writes them.

@@ -1,7 +1,7 @@
 //! What both backends share: the column lists, how a driver error becomes a `StoreError`, and
 //! what a conditional write that touched no row means.
 
-use crate::{ApiCredentialRow, AuditRow, CredentialRow, StoreError, WorkspaceRow};
+use crate::{ApiCredentialRow, AuditRow, CredentialRow, QuotaUsage, StoreError, WorkspaceRow};
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
 macro_rules! credential_columns {
@@ -160,4 +160,25 @@ where
         request_id: r.get("request_id"),
         client_addr: r.get("client_addr"),
     }
+}
+
+/// Every weekly quota count, as [`quota_usage`] reads a row.
+pub(crate) const SELECT_QUOTA_USAGE: &str = "SELECT key, week, used FROM quota_usage ORDER BY key";
+
+/// A `quota_usage` row (key, week, used) as read.
+pub(crate) fn quota_usage((key, week, used): (String, i64, i64)) -> QuotaUsage {
+    QuotaUsage {
+        key,
+        week,
+        used: u64::try_from(used).unwrap_or_default(),
+    }
+}
+
+/// A quota count as a `quota_usage` row (key, week, used).
+pub(crate) fn quota_usage_row(usage: &QuotaUsage) -> (&str, i64, i64) {
+    (
+        &usage.key,
+        usage.week,
+        i64::try_from(usage.used).unwrap_or(i64::MAX),
+    )
 }

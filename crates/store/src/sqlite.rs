@@ -297,6 +297,29 @@ impl Repository for SqliteStore {
         Ok(counted.is_some())
     }
 
+    async fn quota_usage(&self) -> Result<Vec<crate::QuotaUsage>> {
+        let rows = sqlx::query_as(crate::shared::SELECT_QUOTA_USAGE)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(rows.into_iter().map(crate::shared::quota_usage).collect())
+    }
+
+    async fn put_quota_usage(&self, usage: &crate::QuotaUsage) -> Result<()> {
+        let (key, week, used) = crate::shared::quota_usage_row(usage);
+        sqlx::query(
+            "INSERT INTO quota_usage (key, week, used) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (key) DO UPDATE SET week = excluded.week, used = excluded.used",
+        )
+        .bind(key)
+        .bind(week)
+        .bind(used)
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(())
+    }
+
     async fn touch_credential(&self, workspace_id: &str, id: &str, at: i64) -> Result<()> {
         sqlx::query(
             "UPDATE credentials SET last_used_at = ? WHERE workspace_id = ? AND id = ? \
