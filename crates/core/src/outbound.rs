@@ -12,6 +12,8 @@
 
 mod pool;
 
+pub use pool::close_idle_connections;
+
 use bytes::Bytes;
 use hyper_util::client::legacy::connect::HttpConnector;
 use latchkey_catalog::OutboundRequest;

@@ -10,7 +10,8 @@
 //! sends no request head for that long — from when it was opened, or from when the answer to its
 //! previous request was sent — is closed. hyper can do this itself, but it sets a timer for every
 //! request, which cost about 7 % of a proxied request's CPU; the watchdog looks at each connection
-//! once a tick and costs a request two counts.
+//! once a tick and costs a request two counts. On the same tick, it closes the connections to
+//! providers that the thread keeps (`latchkey_core::outbound`) and that have been idle for too long.
 
 use axum::extract::ConnectInfo;
 use futures_util::FutureExt;
@@ -94,7 +95,8 @@ fn is_connection_error(e: &std::io::Error) -> bool {
 
 /// A thread with its own runtime serving the connections it is handed, until the sender is
 /// dropped; then it finishes the requests in flight and says so on `stopped`. Meanwhile it closes
-/// the connections past the head timeout.
+/// the connections past the head timeout, and the connections to providers it keeps that have
+/// been idle for too long.
 fn start_server(index: usize, app: crate::HttpApp) -> std::io::Result<Server> {
     let (connections, mut incoming) = mpsc::unbounded_channel::<Accepted>();
     let (done, stopped) = oneshot::channel();
@@ -126,6 +128,7 @@ fn start_server(index: usize, app: crate::HttpApp) -> std::io::Result<Server> {
                         watched
                             .borrow_mut()
                             .retain_mut(|connection| connection.check(now, head_timeout));
+                        latchkey_core::outbound::close_idle_connections();
                     }
                 };
                 tokio::select! {

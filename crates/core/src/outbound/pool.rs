@@ -111,6 +111,25 @@ fn checkin(key: PoolKey, sender: Sender) {
     });
 }
 
+/// Closes this thread's idle connections that have been idle for longer than the idle timeout
+/// (and forgets those the provider closed). The thread that keeps them calls it now and then, so
+/// that connections to a provider it no longer sends to do not stay open until its next request.
+pub fn close_idle_connections() {
+    close_idle_at(Instant::now());
+}
+
+fn close_idle_at(now: Instant) {
+    let _ = IDLE.try_with(|idle| {
+        idle.borrow_mut().retain(|_, list| {
+            // Dropping a connection's last sender ends its exchange task, which closes it.
+            list.retain(|entry| {
+                !entry.sender.is_closed() && now.duration_since(entry.since) <= IDLE_TIMEOUT
+            });
+            !list.is_empty()
+        });
+    });
+}
+
 /// Why an exchange failed: opening the connection (the address guard, TCP, TLS), or the HTTP
 /// exchange on it.
 #[derive(Debug)]
@@ -286,6 +305,8 @@ mod tests {
     #[derive(Default)]
     struct Seen {
         connections: AtomicUsize,
+        /// Connections that the proxy's side closed.
+        closed: AtomicUsize,
         heads: Mutex<Vec<String>>,
     }
 
@@ -306,7 +327,10 @@ mod tests {
                     loop {
                         let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") else {
                             match socket.read(&mut chunk).await {
-                                Ok(0) | Err(_) => return,
+                                Ok(0) | Err(_) => {
+                                    seen.closed.fetch_add(1, Ordering::SeqCst);
+                                    return;
+                                }
                                 Ok(n) => buffer.extend_from_slice(&chunk[..n]),
                             }
                             continue;
@@ -384,6 +408,30 @@ mod tests {
             assert_eq!(exchange(&outbound, port, true).await, 200);
         }
         assert_eq!(seen.connections.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn idle_connections_are_closed_once_past_the_idle_timeout() {
+        let (port, seen) = provider(b"ok", false).await;
+        let outbound = Outbound::new(OutboundConfig::default()).unwrap();
+        assert_eq!(exchange(&outbound, port, true).await, 200);
+        // Not yet past it: the connection stays, and carries the next request.
+        super::close_idle_connections();
+        assert_eq!(exchange(&outbound, port, true).await, 200);
+        assert_eq!(seen.connections.load(Ordering::SeqCst), 1);
+        super::close_idle_at(
+            std::time::Instant::now() + super::IDLE_TIMEOUT + std::time::Duration::from_secs(1),
+        );
+        let closed = async {
+            while seen.closed.load(Ordering::SeqCst) == 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(5), closed)
+            .await
+            .expect("the provider sees the idle connection closed");
+        assert_eq!(exchange(&outbound, port, true).await, 200);
+        assert_eq!(seen.connections.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]
