@@ -324,7 +324,10 @@ pub fn join_path(base: &Url, path_and_query: &str) -> Result<Url, RenderError> {
         None => (path_and_query, None),
     };
     let mut url = base.clone();
-    let joined = format!("{}{}", base.path().trim_end_matches('/'), path);
+    let under = base.path().trim_end_matches('/');
+    let mut joined = String::with_capacity(under.len() + path.len());
+    joined.push_str(under);
+    joined.push_str(path);
     url.set_path(&joined);
     url.set_query(query.filter(|q| !q.is_empty()));
     url.set_fragment(None);

@@ -160,9 +160,11 @@ pub(crate) struct AuthState {
 struct AuthInner {
     /// Bumped by every invalidation: a lookup that started before it is not cached.
     epoch: u64,
-    verified: HashMap<TokenHash, Cached>,
-    touched: HashMap<String, Instant>,
-    slugs: HashMap<String, String>,
+    /// By the hash of a token that was found (the keys are SHA-256 digests and the ids below
+    /// are Latchkey's own, never a caller's text, so a fast hash will do).
+    verified: HashMap<TokenHash, Cached, foldhash::fast::RandomState>,
+    touched: HashMap<String, Instant, foldhash::fast::RandomState>,
+    slugs: HashMap<String, String, foldhash::fast::RandomState>,
 }
 
 #[derive(Clone)]

@@ -106,9 +106,10 @@ struct PreparedEntry {
 /// What the proxy keeps between requests.
 pub(crate) struct ProxyState {
     pub throttle: Arc<dyn Throttle>,
-    last_used: Mutex<HashMap<String, Instant>>,
+    /// By credential id (Latchkey's own, never a caller's text, so a fast hash will do).
+    last_used: Mutex<HashMap<String, Instant, foldhash::fast::RandomState>>,
     /// Rendered auth by credential id.
-    prepared: Mutex<HashMap<String, PreparedEntry>>,
+    prepared: Mutex<HashMap<String, PreparedEntry, foldhash::fast::RandomState>>,
 }
 
 impl ProxyState {
@@ -116,12 +117,15 @@ impl ProxyState {
     pub(crate) fn new(throttle: Arc<dyn Throttle>) -> ProxyState {
         ProxyState {
             throttle,
-            last_used: Mutex::new(HashMap::new()),
-            prepared: Mutex::new(HashMap::new()),
+            last_used: Mutex::default(),
+            prepared: Mutex::default(),
         }
     }
 
-    fn lock_prepared(&self) -> std::sync::MutexGuard<'_, HashMap<String, PreparedEntry>> {
+    fn lock_prepared(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, PreparedEntry, foldhash::fast::RandomState>>
+    {
         self.prepared.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -279,8 +283,8 @@ impl Latchkey {
             };
             let status = response.status().as_u16();
             if provider.verify.classify(status) == Verdict::Rejected {
-                self.rejected_by_traffic(actor, &ws, &row.id, provider, status)
-                    .await;
+                // Boxed, as rare: see `outbound::pool::send`.
+                Box::pin(self.rejected_by_traffic(actor, &ws, &row.id, provider, status)).await;
                 self.touch(&ws.id, &row.id).await;
                 return Ok(ProxyAnswer { response });
             }

@@ -197,16 +197,15 @@ pub async fn proxy(
         max_wait,
     };
     let mut trace = ProxyTrace::default();
-    let result = state
-        .lk
-        .proxy(
-            &caller.actor,
-            caller.workspace(),
-            &credential,
-            request,
-            &mut trace,
-        )
-        .await;
+    // Boxed: the proxy's future is large, and this one is moved by the layers above it.
+    let result = Box::pin(state.lk.proxy(
+        &caller.actor,
+        caller.workspace(),
+        &credential,
+        request,
+        &mut trace,
+    ))
+    .await;
     let answer = match result {
         Ok(answer) => answer,
         Err(e) => {

@@ -33,8 +33,10 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 type Sender = SendRequest<ProxyRequestBody>;
 
 /// Which connections may carry a request: those of the same `Outbound` and guard (strict or
-/// operator-trusted) to the same scheme and authority.
-#[derive(Clone, PartialEq, Eq, Hash)]
+/// operator-trusted) to the same scheme and authority. Compared and hashed as the catalog renders
+/// them (lowercase hosts), as strings: `http`'s own hash of an authority lowercases it byte by
+/// byte, which cost more than a thousand instructions a lookup, two lookups a request.
+#[derive(Clone)]
 pub(super) struct PoolKey {
     outbound: u64,
     trusted: bool,
@@ -54,14 +56,36 @@ impl PoolKey {
     }
 }
 
+impl PartialEq for PoolKey {
+    fn eq(&self, other: &PoolKey) -> bool {
+        self.outbound == other.outbound
+            && self.trusted == other.trusted
+            && self.scheme.as_str() == other.scheme.as_str()
+            && self.authority.as_str() == other.authority.as_str()
+    }
+}
+
+impl Eq for PoolKey {}
+
+impl std::hash::Hash for PoolKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.outbound.hash(state);
+        self.trusted.hash(state);
+        self.scheme.as_str().hash(state);
+        self.authority.as_str().hash(state);
+    }
+}
+
 struct Idle {
     sender: Sender,
     since: Instant,
 }
 
 thread_local! {
-    /// Idle connections by key, oldest first.
-    static IDLE: RefCell<HashMap<PoolKey, VecDeque<Idle>>> = RefCell::new(HashMap::new());
+    /// Idle connections by key, oldest first. The keys are the catalog's and the operator's
+    /// provider addresses, never a caller's, so a fast hash will do.
+    static IDLE: RefCell<HashMap<PoolKey, VecDeque<Idle>, foldhash::fast::RandomState>> =
+        RefCell::new(HashMap::default());
 }
 
 /// Takes this thread's most recently used connection for `key` that can carry a request now.
@@ -149,13 +173,15 @@ pub(super) async fn send(
 ) -> Result<hyper::Response<PooledBody>, SendError> {
     let uri = request.uri().clone();
     if !request.headers().contains_key(HOST) {
+        // The host, with the port unless it is the scheme's default (and never a user).
+        let authority = key.authority.as_str();
         let host = match key.authority.port_u16() {
-            Some(port) if Some(port) != default_port(&key.scheme) => {
-                format!("{}:{port}", key.authority.host())
-            }
-            _ => key.authority.host().to_owned(),
+            Some(port) if Some(port) != default_port(&key.scheme) => authority
+                .rsplit_once('@')
+                .map_or(authority, |(_, host_and_port)| host_and_port),
+            _ => key.authority.host(),
         };
-        let host = HeaderValue::try_from(host).map_err(|e| SendError::Connect(Box::new(e)))?;
+        let host = HeaderValue::from_str(host).map_err(|e| SendError::Connect(Box::new(e)))?;
         request.headers_mut().insert(HOST, host);
     }
     // On the wire, the request target is the path and query alone.
@@ -167,7 +193,9 @@ pub(super) async fn send(
     loop {
         let (mut sender, reused) = match checkout(&key) {
             Some(sender) => (sender, true),
-            None => (connect(connector, &uri).await?, false),
+            // Boxed: opening a connection is rare, and its future would make every request's
+            // larger (it is moved with the request's future).
+            None => (Box::pin(connect(connector, &uri)).await?, false),
         };
         match sender.try_send_request(request).await {
             Ok(response) => {
