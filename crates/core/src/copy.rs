@@ -175,7 +175,7 @@ async fn verify_copy(
     let copied_quotas = target.quota_usage().await?;
     if copied_quotas != quotas {
         return Err(CoreError::CopyMismatch(format!(
-            "the source holds {} weekly quota count(s) and the target {}; was the source in use? Stop every server on it and copy into an empty target again",
+            "the target's weekly quota counts differ from the source's ({} in the source, {} in the target); was the source in use? Stop every server on it and copy into an empty target again",
             quotas.len(),
             copied_quotas.len()
         )));
