@@ -604,3 +604,62 @@ fn the_templated_ccai_override_renders_on_the_gateway_and_is_trusted() {
     assert_eq!(req.host(), "acme.ue1.ccaiplatform.com");
     assert!(!req.trusted_host);
 }
+
+/// The proxy builds each request's path and query without a URL (`PreparedAuth::path_and_query`);
+/// it is the same text as the URL `PreparedAuth::request` builds, the query secret included, and
+/// the same paths are refused. (The `proxy_path` fuzz target compares them on any input.)
+#[test]
+fn the_proxys_path_and_query_is_the_urls() {
+    let query_auth = GOOD
+        .replace(
+            "type = \"bearer\"\ntoken = \"{token}\"",
+            "type = \"query\"\nparam = \"api_key\"\nvalue = \"{token}\"",
+        )
+        .replace("https://api.acme.example", "https://api.acme.example/base/");
+    assert!(query_auth.contains("type = \"query\""));
+    let catalog = Catalog::from_files(&[file(&query_auth)]).unwrap();
+    let with_query = catalog
+        .get("acme")
+        .unwrap()
+        .prepare(&values(&[("token", "s3cr&t =é")]))
+        .unwrap();
+    let builtin = Catalog::builtin().unwrap();
+    let bearer = builtin
+        .get("chorus")
+        .unwrap()
+        .prepare(&values(&[("api_token", "t")]))
+        .unwrap();
+    for auth in [&with_query, &bearer] {
+        for path in [
+            "/v3/engagements",
+            "/calls?page=2&per_page=50",
+            "/calls?",
+            "/a?b=\"<x>\"'&c=`{}`|^",
+            "/é/ü?q=ß",
+            "/a\"b<c>d`e{f}g|h^i[j]k",
+            "/users/@evil.com",
+            "/a/%2e%2e/b",
+            "/a%2fb",
+            "/a%zz/%41",
+            "/a?x=%2e%2e&y=//z",
+            "/../x",
+            "//evil.com",
+            "/a b",
+            "/a\\b",
+            "/a#f",
+            "evil.com",
+            "/a?x=1\r\nb",
+            "/",
+        ] {
+            let fast = auth.path_and_query(path).map(|p| p.to_string());
+            let url = auth
+                .request("GET", path)
+                .map(|r| r.url()[url::Position::BeforePath..].to_owned());
+            assert_eq!(fast, url, "{path}");
+        }
+    }
+    assert_eq!(
+        with_query.path_and_query("/x?a=1").unwrap().as_str(),
+        "/base/x?a=1&api_key=s3cr%26t+%3D%C3%A9"
+    );
+}

@@ -91,6 +91,145 @@ pub type ProxyRequestBody = http_body_util::combinators::UnsyncBoxBody<Bytes, Bo
 /// in, each pause bounded by the idle timeout.
 pub type ProxyResponse = hyper::Response<pool::PooledBody>;
 
+/// A credential's provider as the proxy sends to it, rendered once for each prepared credential
+/// rather than for each request: the base URL's scheme and authority, and the auth headers as
+/// header values (secret: their bytes are zeroized once the last request holding them is done).
+pub struct ProxyBase {
+    base: url::Url,
+    trusted: bool,
+    /// The base URL's scheme and authority, or why it is no request target.
+    origin: Result<(hyper::http::uri::Scheme, hyper::http::uri::Authority), OutboundError>,
+    headers: Result<Vec<(HeaderName, HeaderValue)>, OutboundError>,
+    /// Whether paths carry a secret (a query parameter) to zeroize too.
+    secret_in_query: bool,
+}
+
+/// One proxied request's method and full target (see [`ProxyBase::target`]).
+pub struct ProxyTarget<'a> {
+    base: &'a ProxyBase,
+    method: hyper::Method,
+    uri: hyper::Uri,
+}
+
+/// Bytes zeroized when the last [`Bytes`] sharing them is dropped.
+struct Zeroed(zeroize::Zeroizing<Vec<u8>>);
+
+impl AsRef<[u8]> for Zeroed {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+fn zeroed(bytes: Vec<u8>) -> Bytes {
+    Bytes::from_owner(Zeroed(zeroize::Zeroizing::new(bytes)))
+}
+
+impl ProxyBase {
+    pub fn new(auth: &latchkey_catalog::PreparedAuth) -> ProxyBase {
+        let origin = auth
+            .base()
+            .as_str()
+            .parse::<hyper::Uri>()
+            .ok()
+            .map(hyper::Uri::into_parts)
+            .and_then(|parts| Some((parts.scheme?, parts.authority?)))
+            .ok_or_else(invalid_target);
+        let headers = auth
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                let name = HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| OutboundError::Other("invalid header name".to_owned()))?;
+                let bytes = zeroed(value.expose_secret().as_bytes().to_vec());
+                let mut value = HeaderValue::from_maybe_shared(bytes).map_err(|_| {
+                    OutboundError::Other(format!(
+                        "the value for header {name} is not a valid header value"
+                    ))
+                })?;
+                value.set_sensitive(true);
+                Ok((name, value))
+            })
+            .collect();
+        ProxyBase {
+            base: auth.base().clone(),
+            trusted: auth.trusted_host(),
+            origin,
+            headers,
+            secret_in_query: auth.has_query_secret(),
+        }
+    }
+
+    /// The target of one request: `method`, and a path and query from
+    /// [`latchkey_catalog::PreparedAuth::path_and_query`] after the base URL's scheme and
+    /// authority. Refused as the address guard and the catalog's checks would refuse it.
+    pub fn target(
+        &self,
+        method: &str,
+        mut path_and_query: zeroize::Zeroizing<String>,
+    ) -> Result<ProxyTarget<'_>, OutboundError> {
+        check_base(&self.base, self.trusted)?;
+        if let Err(e) = &self.headers {
+            return Err(e.clone());
+        }
+        let method = if method.bytes().any(|b| b.is_ascii_lowercase()) {
+            hyper::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+        } else {
+            hyper::Method::from_bytes(method.as_bytes())
+        }
+        .map_err(|_| OutboundError::Other("invalid method".to_owned()))?;
+        let (scheme, authority) = self.origin.clone()?;
+        let bytes = if self.secret_in_query {
+            zeroed(std::mem::take(&mut *path_and_query).into_bytes())
+        } else {
+            Bytes::from(std::mem::take(&mut *path_and_query))
+        };
+        let path_and_query = hyper::http::uri::PathAndQuery::from_maybe_shared(bytes)
+            .map_err(|_| invalid_target())?;
+        let mut parts = hyper::http::uri::Parts::default();
+        parts.scheme = Some(scheme);
+        parts.authority = Some(authority);
+        parts.path_and_query = Some(path_and_query);
+        let uri = hyper::Uri::from_parts(parts).map_err(|_| invalid_target())?;
+        Ok(ProxyTarget {
+            base: self,
+            method,
+            uri,
+        })
+    }
+}
+
+fn invalid_target() -> OutboundError {
+    OutboundError::Other("the rendered address is not a valid request target".to_owned())
+}
+
+/// The scheme and, for an address literal, the address a request may go to: https, or http to a
+/// host the operator configured; a literal address only when it is public, or the operator's.
+fn check_base(url: &url::Url, trusted: bool) -> Result<(), OutboundError> {
+    match url.scheme() {
+        "https" => {}
+        "http" if trusted => {}
+        "http" => {
+            return Err(OutboundError::Refused(
+                "plain http is allowed only to a host the operator configured".to_owned(),
+            ));
+        }
+        other => {
+            return Err(OutboundError::Refused(format!(
+                "the scheme {other} is never used"
+            )));
+        }
+    }
+    if let Some(ip) = literal_address(url)
+        && !trusted
+        && !is_global(ip)
+    {
+        return Err(OutboundError::Refused(format!(
+            "{ip} is not a public address"
+        )));
+    }
+    Ok(())
+}
+
 type ProxyConnector = hyper_rustls::HttpsConnector<HttpConnector<GuardedDns>>;
 
 /// Tells apart the proxy connections of different `Outbound`s on one thread.
@@ -164,57 +303,21 @@ impl Outbound {
 
     /// The guard's checks that need no resolution: the scheme, and an address literal's address.
     fn check_target(request: &OutboundRequest) -> Result<(), OutboundError> {
-        let url = request.url();
-        let trusted = request.trusted_host;
-        match url.scheme() {
-            "https" => {}
-            "http" if trusted => {}
-            "http" => {
-                return Err(OutboundError::Refused(
-                    "plain http is allowed only to a host the operator configured".to_owned(),
-                ));
-            }
-            other => {
-                return Err(OutboundError::Refused(format!(
-                    "the scheme {other} is never used"
-                )));
-            }
-        }
-        if let Some(ip) = literal_address(url)
-            && !trusted
-            && !is_global(ip)
-        {
-            return Err(OutboundError::Refused(format!(
-                "{ip} is not a public address"
-            )));
-        }
-        Ok(())
+        check_base(request.url(), request.trusted_host)
     }
 
-    /// Proxy a request: the caller's (already filtered) headers and streamed body, then the
-    /// provider's auth headers on top. Answers as soon as the provider's status and headers
-    /// arrive; the body streams, each pause bounded by the idle timeout. Waiting for the head is
-    /// bounded by the first-byte timeout, and by the idle one where that is shorter (a provider
-    /// that says nothing for that long is as stalled before its head as after).
-    pub async fn send_streaming(
+    /// Proxy a request to `target`: the caller's (already filtered) headers and streamed body,
+    /// then the provider's auth headers on top. Answers as soon as the provider's status and
+    /// headers arrive; the body streams, each pause bounded by the idle timeout. Waiting for the
+    /// head is bounded by the first-byte timeout (and by the idle timeout, whichever is shorter).
+    pub async fn send_proxied(
         &self,
-        request: &OutboundRequest,
+        target: &ProxyTarget<'_>,
         mut headers: HeaderMap,
         body: ProxyRequestBody,
     ) -> Result<ProxyResponse, OutboundError> {
-        Self::check_target(request)?;
-        let method = hyper::Method::from_bytes(request.method.as_bytes())
-            .map_err(|_| OutboundError::Other("invalid method".to_owned()))?;
-        for (name, value) in &request.headers {
-            let name = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| OutboundError::Other("invalid header name".to_owned()))?;
-            let mut value = HeaderValue::from_str(value.expose_secret()).map_err(|_| {
-                OutboundError::Other(format!(
-                    "the value for header {name} is not a valid header value"
-                ))
-            })?;
-            value.set_sensitive(true);
-            headers.insert(name, value);
+        for (name, value) in target.base.headers.iter().flatten() {
+            headers.insert(name.clone(), value.clone());
         }
         if !headers.contains_key(reqwest::header::USER_AGENT) {
             headers.insert(
@@ -222,18 +325,14 @@ impl Outbound {
                 HeaderValue::from_static(USER_AGENT),
             );
         }
-        let uri: hyper::Uri = request.url().as_str().parse().map_err(|_| {
-            OutboundError::Other("the rendered address is not a valid request target".to_owned())
-        })?;
         let mut outgoing = hyper::Request::new(body);
-        *outgoing.method_mut() = method;
-        *outgoing.uri_mut() = uri;
+        *outgoing.method_mut() = target.method.clone();
+        *outgoing.uri_mut() = target.uri.clone();
         *outgoing.headers_mut() = headers;
         let head_limit = self.config.first_byte_timeout.min(self.config.idle_timeout);
-        let trusted = request.trusted_host;
-        let key = pool::PoolKey::new(self.id, trusted, outgoing.uri()).ok_or_else(|| {
-            OutboundError::Other("the rendered address is not a valid request target".to_owned())
-        })?;
+        let trusted = target.base.trusted;
+        let key =
+            pool::PoolKey::new(self.id, trusted, outgoing.uri()).ok_or_else(invalid_target)?;
         let connector = if trusted {
             &self.proxy_operator
         } else {
@@ -629,6 +728,15 @@ mod tests {
             .unwrap()
     }
 
+    /// The catalog's Chorus auth for the token `tok`, with its base URL overridden.
+    pub(super) fn chorus_auth(base: &str) -> latchkey_catalog::PreparedAuth {
+        let mut catalog = latchkey_catalog::Catalog::builtin().unwrap();
+        catalog.override_base_url("chorus", base).unwrap();
+        let values: std::collections::BTreeMap<String, String> =
+            [("api_token".to_owned(), "tok".to_owned())].into();
+        catalog.get("chorus").unwrap().prepare(&values).unwrap()
+    }
+
     /// A one-request-per-connection HTTP server that answers 200 and counts its requests.
     async fn upstream(listener: tokio::net::TcpListener) -> Arc<AtomicUsize> {
         let hits = Arc::new(AtomicUsize::new(0));
@@ -671,6 +779,46 @@ mod tests {
             0,
             "never to a second one"
         );
+    }
+
+    #[test]
+    fn proxy_targets_are_checked_as_rendered_requests_are() {
+        let file = latchkey_catalog::ProviderFile {
+            path: "acme.toml".to_owned(),
+            text: "id = \"acme\"\nname = \"Acme\"\nbase_url = \"https://10.1.2.3/api\"\n\
+                   [[fields]]\nkey = \"token\"\nlabel = \"Token\"\nhelp = \"Settings\"\n\
+                   secret = true\n[auth]\ntype = \"bearer\"\ntoken = \"{token}\"\n\
+                   [verify]\npath = \"/me\"\nvalid = [200]\nrejected = [401]\n"
+                .to_owned(),
+        };
+        let catalog = latchkey_catalog::Catalog::from_files(&[file]).unwrap();
+        let values: std::collections::BTreeMap<String, String> =
+            [("token".to_owned(), "t".to_owned())].into();
+        let auth = catalog.get("acme").unwrap().prepare(&values).unwrap();
+        let rendered = Outbound::check_target(&auth.request("GET", "/x").unwrap());
+        let base = ProxyBase::new(&auth);
+        let target = base.target("GET", auth.path_and_query("/x").unwrap());
+        for outcome in [rendered.map(|_| ()), target.map(|_| ())] {
+            match outcome {
+                Err(OutboundError::Refused(why)) => {
+                    assert!(why.contains("10.1.2.3 is not a public address"), "{why}")
+                }
+                other => panic!("expected a refusal, got {other:?}"),
+            }
+        }
+
+        // The operator's base: its scheme and authority, the joined path, the method in capitals.
+        let auth = chorus_auth("http://127.0.0.1:9/base/");
+        let base = ProxyBase::new(&auth);
+        let target = base
+            .target("get", auth.path_and_query("/v3/engagements?x=1").unwrap())
+            .unwrap();
+        assert_eq!(target.uri, "http://127.0.0.1:9/base/v3/engagements?x=1");
+        assert_eq!(target.method, hyper::Method::GET);
+        let headers = base.headers.as_ref().unwrap();
+        assert_eq!(headers.len(), 1);
+        assert_eq!(headers[0].0, "authorization");
+        assert!(headers[0].1.is_sensitive());
     }
 
     #[tokio::test]

@@ -93,6 +93,8 @@ const PREPARED_FOR: Duration = Duration::from_secs(2);
 /// A credential's rendered auth and the provider account it draws on.
 struct Prepared {
     auth: latchkey_catalog::PreparedAuth,
+    /// The same, as the proxy sends it.
+    base: crate::outbound::ProxyBase,
     account: String,
 }
 
@@ -217,10 +219,17 @@ impl Latchkey {
         }
         let provider = self.provider(&row.provider)?;
         let prepared = self.prepared(&row, provider)?;
-        let target = prepared
+        let path_and_query = prepared
             .auth
-            .request(&request.method, &request.path_and_query)
+            .path_and_query(&request.path_and_query)
             .map_err(|e| CoreError::InvalidProxyPath(e.to_string()))?;
+        let target = prepared
+            .base
+            .target(&request.method, path_and_query)
+            .map_err(|e| CoreError::UpstreamUnreachable {
+                provider: provider.name.clone(),
+                reason: e.to_string(),
+            })?;
         let account = &prepared.account;
 
         let deadline = Instant::now() + request.max_wait;
@@ -251,7 +260,7 @@ impl Latchkey {
             let sent_at = Instant::now();
             let sent = self
                 .outbound
-                .send_streaming(&target, headers.clone(), this_body)
+                .send_proxied(&target, headers.clone(), this_body)
                 .await;
             let response = match sent {
                 Ok(response) => {
@@ -337,6 +346,7 @@ impl Latchkey {
             .map_err(|e| CoreError::InvalidProxyPath(e.to_string()))?;
         let prepared = Arc::new(Prepared {
             account: format!("{}/{}", provider.id, auth.account_key().unwrap_or_default()),
+            base: crate::outbound::ProxyBase::new(&auth),
             auth,
         });
         let mut cache = self.proxy_state.lock_prepared();

@@ -8,6 +8,9 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use std::borrow::Cow;
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::RwLock;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -54,6 +57,46 @@ pub struct Metrics {
     latency: Family<RouteLabels, Histogram>,
     verifications: Family<VerificationLabels, Counter>,
     auth_failures: Family<ReasonLabels, Counter>,
+    /// A request's latency histogram and its counter, by the counter's labels.
+    request_series: Series<RequestLabels, (Histogram, Counter)>,
+    /// A proxied request's upstream latency histogram and its counter, by the counter's labels.
+    proxy_series: Series<ProxyLabels, (Histogram, Counter)>,
+}
+
+/// Series already made, by their labels, in a map hashed with foldhash. Each family finds its
+/// series in a map hashed with SipHash (std's default), and a proxied request's four lookups were
+/// most of what the metrics cost it. The labels are Latchkey's own — route templates, standard
+/// methods, statuses, catalog ids, answer classes — not a caller's, so a fast hash cannot be
+/// flooded; and there are no more of them than of the families' series.
+struct Series<L, M> {
+    made: RwLock<HashMap<L, M, foldhash::fast::RandomState>>,
+}
+
+impl<L: Clone + Hash + Eq, M: Clone> Series<L, M> {
+    fn new() -> Self {
+        Series {
+            made: RwLock::default(),
+        }
+    }
+
+    /// Calls `with` on the series for `labels`, made by `make` the first time.
+    fn with(&self, labels: &L, make: impl FnOnce(&L) -> M, with: impl FnOnce(&M)) {
+        if let Some(series) = self
+            .made
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(labels)
+        {
+            return with(series);
+        }
+        let series = make(labels);
+        with(&series);
+        self.made
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(labels.clone())
+            .or_insert(series);
+    }
 }
 
 impl Default for Metrics {
@@ -133,21 +176,33 @@ impl Metrics {
             latency,
             verifications,
             auth_failures,
+            request_series: Series::new(),
+            proxy_series: Series::new(),
         }
     }
 
     /// One request: its method (the standard ones by name, any other as `other`), the route
     /// template it matched, its status and how long it took.
     pub fn request(&self, method: &str, route: Cow<'static, str>, status: u16, seconds: f64) {
-        let labels = RouteLabels { route };
-        self.latency.get_or_create(&labels).observe(seconds);
-        self.requests
-            .get_or_create(&RequestLabels {
-                method: method_label(method),
-                route: labels.route,
-                status,
-            })
-            .inc();
+        let labels = RequestLabels {
+            method: method_label(method),
+            route,
+            status,
+        };
+        let make = |labels: &RequestLabels| {
+            let route = RouteLabels {
+                route: labels.route.clone(),
+            };
+            (
+                self.latency.get_or_create(&route).clone(),
+                self.requests.get_or_create(labels).clone(),
+            )
+        };
+        self.request_series
+            .with(&labels, make, |(latency, requests)| {
+                latency.observe(seconds);
+                requests.inc();
+            });
     }
 
     pub fn verification(&self, provider: &str, outcome: &str) {
@@ -170,15 +225,37 @@ impl Metrics {
     /// One proxied request: its outcome's `class` (`2xx` … `5xx` from the provider, or
     /// `error_<code>` when Latchkey answered itself) and what `trace` says it took.
     pub fn proxy(&self, trace: latchkey_core::proxy::ProxyTrace, class: Cow<'static, str>) {
-        let labels = ProviderLabels {
+        let labels = ProxyLabels {
             provider: trace.provider.unwrap_or_else(|| "none".to_owned()),
+            class,
         };
-        if !trace.upstream.is_empty() {
-            let histogram = self.proxy_latency.get_or_create(&labels);
-            for took in &trace.upstream {
-                histogram.observe(took.as_secs_f64());
-            }
+        let make = |labels: &ProxyLabels| {
+            let provider = ProviderLabels {
+                provider: labels.provider.clone(),
+            };
+            (
+                self.proxy_latency.get_or_create(&provider).clone(),
+                self.proxy_requests.get_or_create(labels).clone(),
+            )
+        };
+        if trace.upstream.is_empty() {
+            // Nothing was sent: no latency series for it (rare, so not kept in `proxy_series`).
+            self.proxy_requests.get_or_create(&labels).inc();
+        } else {
+            self.proxy_series
+                .with(&labels, make, |(latency, requests)| {
+                    for took in &trace.upstream {
+                        latency.observe(took.as_secs_f64());
+                    }
+                    requests.inc();
+                });
         }
+        if trace.retries == 0 && trace.throttled_for.is_zero() {
+            return;
+        }
+        let labels = ProviderLabels {
+            provider: labels.provider,
+        };
         if trace.retries > 0 {
             self.proxy_retries
                 .get_or_create(&labels)
@@ -189,12 +266,6 @@ impl Metrics {
                 .get_or_create(&labels)
                 .inc_by(trace.throttled_for.as_secs_f64());
         }
-        self.proxy_requests
-            .get_or_create(&ProxyLabels {
-                provider: labels.provider,
-                class,
-            })
-            .inc();
     }
 
     /// The class of an answer with `status`, as [`Metrics::proxy`] counts it.
@@ -228,4 +299,50 @@ fn method_label(method: &str) -> &'static str {
         .into_iter()
         .find(|m| *m == method)
         .unwrap_or("other")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use latchkey_core::proxy::ProxyTrace;
+    use std::time::Duration;
+
+    fn trace(provider: Option<&str>, upstream: &[u64]) -> ProxyTrace {
+        ProxyTrace {
+            provider: provider.map(str::to_owned),
+            upstream: upstream
+                .iter()
+                .map(|ms| Duration::from_millis(*ms))
+                .collect(),
+            ..ProxyTrace::default()
+        }
+    }
+
+    #[test]
+    fn series_kept_by_their_labels_count_in_the_families() {
+        let metrics = Metrics::new();
+        for _ in 0..2 {
+            metrics.request("GET", "/v1/x".into(), 200, 0.001);
+            metrics.proxy(trace(Some("chorus"), &[3]), Metrics::status_class(200));
+        }
+        metrics.request("POST", "/v1/x".into(), 201, 0.001);
+        metrics.proxy(trace(Some("chorus"), &[3, 4]), Metrics::status_class(503));
+        metrics.proxy(trace(None, &[]), "error_not_found".into());
+        let out = metrics.render();
+        for line in [
+            r#"latchkey_http_requests_total{method="GET",route="/v1/x",status="200"} 2"#,
+            r#"latchkey_http_requests_total{method="POST",route="/v1/x",status="201"} 1"#,
+            r#"latchkey_http_request_duration_seconds_count{route="/v1/x"} 3"#,
+            r#"latchkey_proxy_requests_total{provider="chorus",class="2xx"} 2"#,
+            r#"latchkey_proxy_requests_total{provider="chorus",class="5xx"} 1"#,
+            r#"latchkey_proxy_requests_total{provider="none",class="error_not_found"} 1"#,
+            r#"latchkey_proxy_upstream_duration_seconds_count{provider="chorus"} 4"#,
+        ] {
+            assert!(out.lines().any(|l| l == line), "{line} in\n{out}");
+        }
+        assert!(
+            !out.contains(r#"duration_seconds_count{provider="none"}"#),
+            "{out}"
+        );
+    }
 }

@@ -322,7 +322,8 @@ impl Drop for PooledBody {
 
 #[cfg(test)]
 mod tests {
-    use crate::outbound::tests::chorus_request;
+    use crate::outbound::ProxyBase;
+    use crate::outbound::tests::chorus_auth;
     use crate::outbound::{Outbound, OutboundConfig};
     use http_body_util::BodyExt;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -386,12 +387,16 @@ mod tests {
     /// Sends the catalog's Chorus verification request to the provider on `port` through the
     /// proxy's client, and reads the answer to its end (or only its head, with `whole: false`).
     async fn exchange(outbound: &Outbound, port: u16, whole: bool) -> u16 {
-        let request = chorus_request(Some(&format!("http://127.0.0.1:{port}")));
+        let auth = chorus_auth(&format!("http://127.0.0.1:{port}"));
+        let base = ProxyBase::new(&auth);
+        let target = base
+            .target("GET", auth.path_and_query("/v3/engagements").unwrap())
+            .unwrap();
         let empty = http_body_util::Empty::new()
             .map_err(|never| match never {})
             .boxed_unsync();
         let response = outbound
-            .send_streaming(&request, Default::default(), empty)
+            .send_proxied(&target, Default::default(), empty)
             .await
             .unwrap();
         let status = response.status().as_u16();
