@@ -238,7 +238,7 @@ impl Latchkey {
         let mut body = Some(request.body);
         let mut headers = request.headers;
         if matches!(body, Some(ProxyBody::Buffered(_))) {
-            headers.remove("content-length");
+            headers.remove(reqwest::header::CONTENT_LENGTH);
         }
         loop {
             let left = deadline.saturating_duration_since(Instant::now());

@@ -27,7 +27,7 @@ impl RequestInfo {
         RequestInfo {
             request_id: parts
                 .headers
-                .get("x-request-id")
+                .get(crate::REQUEST_ID)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
             client: parts

@@ -12,7 +12,7 @@ use crate::extract::{Caller, RequestInfo};
 use crate::{AppState, REQUEST_ID};
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use http_body_util::StreamBody;
@@ -129,6 +129,9 @@ pub(crate) async fn serve_direct(
     response
 }
 
+/// The header a caller gives the longest wait it accepts in (a name, not a string, so that a
+/// lookup does not parse it).
+const MAX_WAIT: HeaderName = HeaderName::from_static("x-latchkey-max-wait");
 /// The longest wait a caller may ask for.
 const MAX_MAX_WAIT: Duration = Duration::from_secs(300);
 /// The largest body buffered for an idempotent method (so that it can be retried); a larger one
@@ -161,7 +164,7 @@ pub async fn proxy(
         path_and_query.push('?');
         path_and_query.push_str(query);
     }
-    let max_wait = match parts.headers.get("x-latchkey-max-wait") {
+    let max_wait = match parts.headers.get(MAX_WAIT) {
         None => DEFAULT_MAX_WAIT,
         Some(value) => value
             .to_str()
