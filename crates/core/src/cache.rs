@@ -21,7 +21,10 @@ pub(crate) struct ReadCache {
 struct Inner {
     /// Moves on with every write, so that a read that started before a write is not kept.
     generation: u64,
-    entries: HashMap<(String, String), Entry>,
+    /// By workspace, then by reference: a lookup borrows both, and allocates nothing.
+    entries: HashMap<String, HashMap<String, Entry>>,
+    /// How many entries there are in all.
+    len: usize,
 }
 
 struct Entry {
@@ -38,9 +41,7 @@ impl ReadCache {
     /// A cached read, or `None` when the caller is to read the database (and `put` the result).
     pub fn get(&self, workspace: &str, reference: &str) -> Option<Arc<CredentialRow>> {
         let mut inner = self.lock();
-        let entry = inner
-            .entries
-            .get_mut(&(workspace.to_owned(), reference.to_owned()))?;
+        let entry = inner.entries.get_mut(workspace)?.get_mut(reference)?;
         let age = entry.at.elapsed();
         if age < TTL || (age < 2 * TTL && entry.refreshing) {
             return Some(entry.row.clone());
@@ -61,10 +62,15 @@ impl ReadCache {
         if inner.generation != generation {
             return;
         }
-        if inner.entries.len() >= MAX_ENTRIES {
-            inner.entries.retain(|_, e| e.at.elapsed() < 2 * TTL);
-            if inner.entries.len() >= MAX_ENTRIES {
+        if inner.len >= MAX_ENTRIES {
+            inner.entries.values_mut().for_each(|references| {
+                references.retain(|_, e| e.at.elapsed() < 2 * TTL);
+            });
+            inner.entries.retain(|_, references| !references.is_empty());
+            inner.len = inner.entries.values().map(HashMap::len).sum();
+            if inner.len >= MAX_ENTRIES {
                 inner.entries.clear();
+                inner.len = 0;
             }
         }
         let entry = Entry {
@@ -72,9 +78,13 @@ impl ReadCache {
             at: Instant::now(),
             refreshing: false,
         };
-        inner
-            .entries
-            .insert((workspace.to_owned(), reference.to_owned()), entry);
+        let references = match inner.entries.get_mut(workspace) {
+            Some(references) => references,
+            None => inner.entries.entry(workspace.to_owned()).or_default(),
+        };
+        if references.insert(reference.to_owned(), entry).is_none() {
+            inner.len += 1;
+        }
     }
 
     /// A credential changed: forget every read.
@@ -82,6 +92,7 @@ impl ReadCache {
         let mut inner = self.lock();
         inner.generation += 1;
         inner.entries.clear();
+        inner.len = 0;
     }
 }
 
@@ -113,6 +124,39 @@ mod tests {
         })
     }
 
+    /// Makes every entry older by `by`.
+    fn age(cache: &ReadCache, by: Duration) {
+        let mut inner = cache.lock();
+        for references in inner.entries.values_mut() {
+            references.values_mut().for_each(|e| e.at -= by);
+        }
+    }
+
+    #[test]
+    fn a_full_cache_keeps_its_fresh_entries_and_counts_them() {
+        let cache = ReadCache::default();
+        let g = cache.generation();
+        for i in 0..MAX_ENTRIES - 1 {
+            cache.put(
+                &format!("w{}", i % 7),
+                &format!("c{i}"),
+                &credential("a"),
+                g,
+            );
+        }
+        cache.put("w0", "c0", &credential("b"), g);
+        assert_eq!(cache.lock().len, MAX_ENTRIES - 1, "replaced, not added");
+        assert_eq!(cache.get("w0", "c0").unwrap().name, "b");
+        cache.put("w0", "last", &credential("a"), g);
+        assert_eq!(cache.lock().len, MAX_ENTRIES);
+        age(&cache, 2 * TTL);
+        cache.put("w1", "fresh", &credential("a"), g);
+        // Full: the stale entries went, and the new one is the only one left.
+        assert_eq!(cache.lock().len, 1);
+        assert!(cache.get("w1", "fresh").is_some());
+        assert!(cache.get("w0", "c0").is_none());
+    }
+
     #[test]
     fn a_write_drops_reads_and_reads_begun_before_it() {
         let cache = ReadCache::default();
@@ -131,11 +175,7 @@ mod tests {
     fn after_a_second_one_reader_refreshes_while_others_get_the_entry() {
         let cache = ReadCache::default();
         cache.put("default", "c1", &credential("a"), cache.generation());
-        cache
-            .lock()
-            .entries
-            .values_mut()
-            .for_each(|e| e.at -= TTL + Duration::from_millis(10));
+        age(&cache, TTL + Duration::from_millis(10));
         assert!(
             cache.get("default", "c1").is_none(),
             "the first reader refreshes"
@@ -144,7 +184,7 @@ mod tests {
             cache.get("default", "c1").is_some(),
             "the others still get it"
         );
-        cache.lock().entries.values_mut().for_each(|e| e.at -= TTL);
+        age(&cache, TTL);
         assert!(
             cache.get("default", "c1").is_none(),
             "never older than two seconds"

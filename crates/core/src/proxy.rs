@@ -156,27 +156,32 @@ const HOP_BY_HOP: [HeaderName; 9] = [
     reqwest::header::UPGRADE,
 ];
 
-/// Removes the headers a `Connection` header lists, and those `unwanted` names (each header name
-/// is looked at once; nothing is removed from a map that holds none of them).
+/// Removes the headers a `Connection` header lists, and those `unwanted` names. Allocates only
+/// for what a `Connection` header lists beyond the hop-by-hop names (usually nothing: it says
+/// `keep-alive` or `close`).
 fn strip(headers: &mut HeaderMap, unwanted: impl Fn(&HeaderName) -> bool) {
-    let listed: Vec<&str> = headers
+    let listed: Vec<String> = headers
         .get_all(reqwest::header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .map(str::trim)
-        .filter(|name| !name.is_empty())
-        .collect();
-    let remove: Vec<HeaderName> = headers
-        .keys()
         .filter(|name| {
-            HOP_BY_HOP.contains(name)
-                || unwanted(name)
-                || listed.iter().any(|l| l.eq_ignore_ascii_case(name.as_str()))
+            !name.is_empty()
+                && !name.eq_ignore_ascii_case("close")
+                && !HOP_BY_HOP
+                    .iter()
+                    .any(|h| name.eq_ignore_ascii_case(h.as_str()))
         })
-        .cloned()
+        .map(str::to_owned)
         .collect();
-    for name in remove {
+    let drop = |name: &HeaderName| {
+        HOP_BY_HOP.contains(name)
+            || unwanted(name)
+            || listed.iter().any(|l| l.eq_ignore_ascii_case(name.as_str()))
+    };
+    // One name at a time, so that nothing is collected: a request has a few headers to drop.
+    while let Some(name) = headers.keys().find(|name| drop(name)).cloned() {
         headers.remove(name);
     }
 }

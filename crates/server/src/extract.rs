@@ -77,9 +77,7 @@ impl Caller {
         };
         match outcome {
             Ok(principal) => {
-                let actor = principal
-                    .actor()
-                    .with_request(info.request_id.clone(), info.client);
+                let actor = principal.actor().with_request(info.request_id, info.client);
                 Ok(Caller { principal, actor })
             }
             Err((AuthFailure::Unavailable, _)) => Err(ApiError::new(

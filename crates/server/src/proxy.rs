@@ -153,9 +153,7 @@ pub async fn proxy(
         .or_else(|| path.strip_prefix("/proxy/"))
         .ok_or_else(|| ApiError::not_found("route"))?;
     let (credential, tail) = rest.split_once('/').unwrap_or((rest, ""));
-    let credential = percent_encoding::percent_decode_str(credential)
-        .decode_utf8_lossy()
-        .into_owned();
+    let credential = percent_encoding::percent_decode_str(credential).decode_utf8_lossy();
     let query = parts.uri.query();
     let mut path_and_query = String::with_capacity(2 + tail.len() + query.map_or(0, |q| q.len()));
     path_and_query.push('/');
@@ -231,6 +229,10 @@ pub async fn proxy(
 async fn replayable_body(body: Body, declared: Option<u64>) -> ApiResult<ProxyBody> {
     if declared.is_some_and(|n| n > MAX_BUFFERED as u64) {
         return Ok(ProxyBody::streamed(body));
+    }
+    if hyper::body::Body::is_end_stream(&body) {
+        // No body (a GET, most often): nothing to read.
+        return Ok(ProxyBody::Buffered(axum::body::Bytes::new()));
     }
     let mut stream = body.into_data_stream();
     let mut read = Vec::new();
