@@ -8,9 +8,10 @@
 //! - only the SHA-256 of a token is stored; the final comparison is constant-time;
 //! - only the operator (CLI) or an admin API credential may manage API credentials;
 //! - at most [`MAX_API_CREDENTIALS`] per workspace; grace periods up to [`MAX_GRACE_SECONDS`];
-//! - successful lookups may be cached for [`CACHE_TTL`], and every change made through this
-//!   process drops that credential's entries at once; `last_used_at` is written at most once per
-//!   credential per [`TOUCH_EVERY`].
+//! - successful lookups may be cached for [`CACHE_TTL`] (from [`REFRESH_AFTER`] on, one request
+//!   looks the token up again while the others still use the entry, and a lookup that finds it
+//!   invalid ends the entry), and every change made through this process drops that credential's
+//!   entries at once; `last_used_at` is written at most once per credential per [`TOUCH_EVERY`].
 
 use crate::Latchkey;
 use crate::audit::Target;
@@ -29,6 +30,10 @@ pub const MAX_API_CREDENTIALS: usize = 100;
 pub const MAX_GRACE_SECONDS: u64 = 86_400;
 /// How long a successful lookup may be reused without asking the database.
 const CACHE_TTL: Duration = Duration::from_secs(5);
+/// From this age on, the first request to find a cached success looks the token up again while
+/// the others still use the entry (until [`CACHE_TTL`]), so that the requests of a busy token do
+/// not all ask the database at once when the entry expires.
+const REFRESH_AFTER: Duration = Duration::from_secs(4);
 /// `last_used_at` is written at most this often per credential (per process).
 const TOUCH_EVERY: Duration = Duration::from_secs(60);
 /// Past this many entries, the in-memory maps drop what has expired (or everything).
@@ -173,6 +178,8 @@ struct Cached {
     at: Instant,
     /// Set when the token is a predecessor in its grace period (UNIX milliseconds).
     grace_until: Option<i64>,
+    /// A request is looking the token up again (see [`REFRESH_AFTER`]).
+    refreshing: bool,
 }
 
 impl AuthState {
@@ -180,15 +187,27 @@ impl AuthState {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// A cached success for `hash`, or `None` when the caller is to look the token up (and
+    /// `remember` it): when there is none, when it is past [`CACHE_TTL`], and for the first
+    /// caller to find it past [`REFRESH_AFTER`].
     fn cached(&self, hash: &TokenHash) -> Option<Cached> {
         let mut inner = self.lock();
-        let entry = inner.verified.get(hash)?.clone();
-        if entry.at.elapsed() < CACHE_TTL {
-            Some(entry)
-        } else {
+        let entry = inner.verified.get_mut(hash)?;
+        let age = entry.at.elapsed();
+        if age >= CACHE_TTL {
             inner.verified.remove(hash);
-            None
+            return None;
         }
+        if age >= REFRESH_AFTER && !entry.refreshing {
+            entry.refreshing = true;
+            return None;
+        }
+        Some(entry.clone())
+    }
+
+    /// A lookup found the token no longer valid: no request uses its cached success any more.
+    fn forget_token(&self, hash: &TokenHash) {
+        self.lock().verified.remove(hash);
     }
 
     fn epoch(&self) -> u64 {
@@ -535,6 +554,29 @@ impl Latchkey {
             return Ok(hit.principal);
         }
 
+        let looked_up = self.look_up_token(workspace, token, hash, now).await;
+        if let Err(failure) = looked_up
+            && failure != AuthFailure::Unavailable
+        {
+            // A token found invalid again while others still used its cached success.
+            self.api_auth.forget_token(&hash);
+        }
+        looked_up
+    }
+
+    /// `authenticate` past the cache: checks the token's checksum, looks it up, and caches a
+    /// success.
+    async fn look_up_token(
+        &self,
+        workspace: Option<&str>,
+        token: &str,
+        hash: TokenHash,
+        now: i64,
+    ) -> std::result::Result<Arc<Principal>, AuthFailure> {
+        let failure = |e| match e {
+            TokenError::BadChecksum => AuthFailure::BadChecksum,
+            _ => AuthFailure::Malformed,
+        };
         latchkey_vault::check_checksum(token).map_err(failure)?;
         let epoch = self.api_auth.epoch();
         let row = match self.repo.api_credential_by_hash(hash.as_bytes()).await {
@@ -583,6 +625,7 @@ impl Latchkey {
                 principal: principal.clone(),
                 at: Instant::now(),
                 grace_until,
+                refreshing: false,
             },
         );
         self.touch_api_credential(&row.id, now).await;
@@ -1033,6 +1076,7 @@ mod tests {
             }),
             at: Instant::now(),
             grace_until: None,
+            refreshing: false,
         };
         let epoch = state.epoch();
         state.remember(epoch, hash, entry.clone());
@@ -1045,10 +1089,26 @@ mod tests {
         // Entries expire.
         let old = Cached {
             at: Instant::now() - CACHE_TTL,
-            ..entry
+            ..entry.clone()
         };
         state.remember(state.epoch(), hash, old);
         assert!(state.cached(&hash).is_none());
+        // Near its end, one caller looks the token up again while the others keep the entry.
+        let ageing = Cached {
+            at: Instant::now() - REFRESH_AFTER,
+            ..entry.clone()
+        };
+        state.remember(state.epoch(), hash, ageing);
+        assert!(state.cached(&hash).is_none(), "the first caller refreshes");
+        assert!(state.cached(&hash).is_some(), "the others still get it");
+        assert!(state.cached(&hash).is_some());
+        // A refresh that finds the token invalid ends it for everyone.
+        state.forget_token(&hash);
+        assert!(state.cached(&hash).is_none());
+        // A refreshed entry is fresh again.
+        state.remember(state.epoch(), hash, entry);
+        assert!(state.cached(&hash).is_some());
+        assert!(state.cached(&hash).is_some());
     }
 
     #[test]
