@@ -469,6 +469,67 @@ async fn hop_by_hop_headers_of_the_answer_are_not_passed_back() {
     assert_eq!(response.text().await.unwrap(), "hello world");
 }
 
+/// A provider that takes its secret as a query parameter, under a base path.
+const QUERY_FILE: &str = r#"
+id = "qedge"
+name = "Query Edge"
+base_url = "https://qedge.invalid"
+
+[[fields]]
+key = "api_key"
+label = "API Key"
+secret = true
+
+[auth]
+type = "query"
+param = "api_key"
+value = "{api_key}"
+
+[verify]
+path = "/me"
+valid = [200]
+rejected = [401, 403]
+"#;
+
+#[tokio::test]
+async fn a_query_secret_is_appended_to_the_callers_query_and_never_answered_back() {
+    let upstream =
+        Scripted::start(|_| Reply::close("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")).await;
+    let url = format!("{}/base/", upstream.url());
+    let app = TestApp::spawn_with(Backend::Sqlite, |settings, _| {
+        add_providers(settings, &[("qedge", QUERY_FILE.to_owned(), url)]);
+    })
+    .await;
+    let secret = "q&key=9c2e41d8 é";
+    expect(
+        app.admin(Method::POST, "/v1/credentials?verify=false")
+            .json(&json!({"provider": "qedge", "name": "q", "fields": {"api_key": secret}})),
+        201,
+    )
+    .await;
+    for (target, sent) in [
+        (
+            "/v1/proxy/q/items?page=2&q=caf%C3%A9",
+            "GET /base/items?page=2&q=caf%C3%A9&api_key=q%26key%3D9c2e41d8+%C3%A9 HTTP/1.1",
+        ),
+        (
+            "/v1/proxy/q/items",
+            "GET /base/items?api_key=q%26key%3D9c2e41d8+%C3%A9 HTTP/1.1",
+        ),
+    ] {
+        let response = app.admin(Method::GET, target).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{target}");
+        let headers = format!("{:?}", response.headers());
+        let body = response.text().await.unwrap();
+        assert_eq!(body, "ok");
+        for shown in [&headers, &body] {
+            assert!(!shown.contains("9c2e41d8"), "{target}: {shown}");
+        }
+        let head = upstream.heads().pop().unwrap();
+        assert_eq!(head.lines().next(), Some(sent), "{head}");
+    }
+}
+
 // ------------------------------------------------------------------ bodies
 
 /// What the body-recording upstream saw: method, path, body length and a checksum.
