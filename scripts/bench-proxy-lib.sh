@@ -50,11 +50,15 @@ stop_nginx() {
   return 0
 }
 
+# Each proxy runs in a session of its own (setsid), as nginx does once it has daemonized and as a
+# service does: the kernel's autogroup scheduling shares the CPU between sessions first, so a proxy
+# started in this script's session would share one share with wrk, while nginx has its own.
+
 # Starts `BINARY serve` with its data in "$work/NAME", the catalog's Chorus provider pointed at
 # the upstream on PORT, and stores the credential `bench`: `start_latchkey NAME BINARY PORT`. Sets
 # NAME_pid, NAME_token and NAME_url (the proxied URL of the upstream's answer).
 start_latchkey() {
-  env LATCHKEY_DATA_DIR="$work/$1" LATCHKEY_LOG=warn \
+  setsid env LATCHKEY_DATA_DIR="$work/$1" LATCHKEY_LOG=warn \
     LATCHKEY_PROVIDER_CHORUS_BASE_URL="http://127.0.0.1:$3" \
     "$2" serve --listen 127.0.0.1:0 >"$work/$1.out" 2>"$work/$1.err" &
   eval "${1}_pid=$!"
