@@ -377,11 +377,16 @@ fn basic(user: &str, pass: &str) -> SecretString {
 /// Refuse paths that could change what is addressed: control characters, spaces, backslashes,
 /// fragments, empty segments (`//host`), `.`/`..` segments (also percent-encoded) and encoded slashes.
 pub(crate) fn check_path(path_and_query: &str) -> Result<(), RenderError> {
-    let refused = |c: char| c.is_control() || c.is_whitespace() || c == '\\' || c == '#';
+    // ASCII (most paths) byte by byte: its control characters and whitespace are those up to the
+    // space, and DEL.
     let has_refused = if path_and_query.is_ascii() {
-        path_and_query.bytes().any(|b| refused(b as char))
+        path_and_query
+            .bytes()
+            .any(|b| b <= b' ' || b == 0x7f || b == b'\\' || b == b'#')
     } else {
-        path_and_query.chars().any(refused)
+        path_and_query
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || c == '\\' || c == '#')
     };
     if has_refused {
         return Err(RenderError::InvalidPath(
@@ -394,27 +399,44 @@ pub(crate) fn check_path(path_and_query: &str) -> Result<(), RenderError> {
     if !path.starts_with('/') {
         return Err(RenderError::InvalidPath("must start with /"));
     }
-    // Not `contains("//")`: setting up its substring search costs more than this scan.
-    if path.as_bytes().windows(2).any(|pair| pair == b"//") {
-        return Err(RenderError::InvalidPath("has an empty segment (//)"));
-    }
-    for segment in path.split('/').skip(1) {
-        if segment == "." || segment == ".." {
-            return Err(RenderError::InvalidPath("has a . or .. segment"));
-        }
-        // What the first check let through can hide only behind a percent sign.
-        if !segment.contains('%') {
+    // One pass over the segments. An empty one before the end (`//`) is refused first, wherever
+    // it is; otherwise the first segment refused gives the error.
+    let bytes = path.as_bytes();
+    let mut refused_segment = None;
+    let mut start = 1;
+    for end in 1..=bytes.len() {
+        if end < bytes.len() && bytes[end] != b'/' {
             continue;
         }
-        let decoded = percent_decode(segment);
-        if decoded == "." || decoded == ".." {
-            return Err(RenderError::InvalidPath("has a . or .. segment"));
+        if start == end && end < bytes.len() {
+            return Err(RenderError::InvalidPath("has an empty segment (//)"));
         }
-        if decoded.contains(['/', '\\']) || decoded.chars().any(char::is_control) {
-            return Err(RenderError::InvalidPath(
-                "has an encoded slash or control character",
-            ));
+        if refused_segment.is_none() {
+            refused_segment = check_segment(&path[start..end]).err();
         }
+        start = end + 1;
+    }
+    refused_segment.map_or(Ok(()), Err)
+}
+
+/// A path segment is not `.` or `..`, also percent-encoded, and hides no slash or control
+/// character behind a percent sign.
+fn check_segment(segment: &str) -> Result<(), RenderError> {
+    if segment == "." || segment == ".." {
+        return Err(RenderError::InvalidPath("has a . or .. segment"));
+    }
+    // What the first check let through can hide only behind a percent sign.
+    if !segment.as_bytes().contains(&b'%') {
+        return Ok(());
+    }
+    let decoded = percent_decode(segment);
+    if decoded == "." || decoded == ".." {
+        return Err(RenderError::InvalidPath("has a . or .. segment"));
+    }
+    if decoded.contains(['/', '\\']) || decoded.chars().any(char::is_control) {
+        return Err(RenderError::InvalidPath(
+            "has an encoded slash or control character",
+        ));
     }
     Ok(())
 }
@@ -469,4 +491,88 @@ fn percent_decode(segment: &str) -> std::borrow::Cow<'_, str> {
 
 fn hex(b: u8) -> Option<u8> {
     (b as char).to_digit(16).map(|d| d as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `check_path`'s rules read plainly, one after another (how it was first written): the
+    /// reference its one pass is held to.
+    fn check_path_plainly(path_and_query: &str) -> Result<(), RenderError> {
+        if path_and_query
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || c == '\\' || c == '#')
+        {
+            return Err(RenderError::InvalidPath(
+                "has a control character, space, backslash or #",
+            ));
+        }
+        let path = path_and_query
+            .split_once('?')
+            .map_or(path_and_query, |(path, _)| path);
+        if !path.starts_with('/') {
+            return Err(RenderError::InvalidPath("must start with /"));
+        }
+        if path.contains("//") {
+            return Err(RenderError::InvalidPath("has an empty segment (//)"));
+        }
+        for segment in path.split('/').skip(1) {
+            let decoded = percent_decode(segment);
+            if decoded == "." || decoded == ".." {
+                return Err(RenderError::InvalidPath("has a . or .. segment"));
+            }
+            if decoded.contains(['/', '\\']) || decoded.chars().any(char::is_control) {
+                return Err(RenderError::InvalidPath(
+                    "has an encoded slash or control character",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn check_path_gives_what_its_rules_read_plainly_give() {
+        // Every path of up to five characters after the first slash, from characters that make
+        // the rules' cases: separators, dots, percent escapes (of `.`, `/` and a control
+        // character), the query mark, refused characters and one beyond ASCII.
+        let alphabet = [
+            '/', '.', '%', '2', 'e', 'F', '0', '?', 'a', ' ', '\u{1}', 'é',
+        ];
+        let mut paths = vec![String::from("/")];
+        let mut checked = 0;
+        for _ in 0..5 {
+            let mut longer = Vec::with_capacity(paths.len() * alphabet.len());
+            for path in &paths {
+                for c in alphabet {
+                    let mut next = path.clone();
+                    next.push(c);
+                    let ours = check_path(&next).map_err(|e| e.to_string());
+                    let plain = check_path_plainly(&next).map_err(|e| e.to_string());
+                    assert_eq!(ours, plain, "{next:?}");
+                    checked += 1;
+                    longer.push(next);
+                }
+            }
+            paths = longer;
+        }
+        for path in [
+            "",
+            "a",
+            "?/",
+            "/v3/calls?x=/../",
+            "/a%2F",
+            "/%2e%2E/x",
+            "/%00",
+            "/\u{85}",
+        ] {
+            let ours = check_path(path).map_err(|e| e.to_string());
+            assert_eq!(
+                ours,
+                check_path_plainly(path).map_err(|e| e.to_string()),
+                "{path:?}"
+            );
+        }
+        assert!(checked > 200_000, "{checked}");
+    }
 }

@@ -198,7 +198,12 @@ impl Latchkey {
     ) -> Result<(std::sync::Arc<WorkspaceRow>, std::sync::Arc<CredentialRow>)> {
         let ws = self.workspace_row(workspace).await?;
         let trimmed = reference.trim();
-        let key = if trimmed.chars().any(char::is_uppercase) {
+        let has_upper = if trimmed.is_ascii() {
+            trimmed.bytes().any(|b| b.is_ascii_uppercase())
+        } else {
+            trimmed.chars().any(char::is_uppercase)
+        };
+        let key = if has_upper {
             std::borrow::Cow::Owned(trimmed.to_lowercase())
         } else {
             std::borrow::Cow::Borrowed(trimmed)

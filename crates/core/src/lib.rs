@@ -62,9 +62,15 @@ pub struct Latchkey {
     /// Recent credential reads (at most a second old; every write here empties it).
     reads: Arc<cache::ReadCache>,
     /// Workspaces by slug (they never change once created).
-    workspaces:
-        Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<latchkey_store::WorkspaceRow>>>>,
+    workspaces: Arc<std::sync::Mutex<WorkspaceRows>>,
 }
+
+/// The workspace rows read so far, by slug (foldhash: a lookup on every request).
+type WorkspaceRows = std::collections::HashMap<
+    String,
+    Arc<latchkey_store::WorkspaceRow>,
+    foldhash::fast::RandomState,
+>;
 
 impl Latchkey {
     pub fn new(

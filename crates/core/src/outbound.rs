@@ -97,18 +97,65 @@ pub type ProxyResponse = hyper::Response<pool::PooledBody>;
 pub struct ProxyBase {
     base: url::Url,
     trusted: bool,
-    /// The base URL's scheme and authority, or why it is no request target.
-    origin: Result<(hyper::http::uri::Scheme, hyper::http::uri::Authority), OutboundError>,
+    /// The base URL's scheme, authority and `Host` header, or why it is no request target.
+    origin: Result<Origin, OutboundError>,
     headers: Result<Vec<(HeaderName, HeaderValue)>, OutboundError>,
     /// Whether paths carry a secret (a query parameter) to zeroize too.
     secret_in_query: bool,
 }
 
-/// One proxied request's method and full target (see [`ProxyBase::target`]).
+/// Where a credential's provider is: its scheme and authority, and the `Host` header requests to
+/// it carry (the host, with the port unless it is the scheme's default, never a user).
+#[derive(Clone)]
+struct Origin {
+    scheme: hyper::http::uri::Scheme,
+    authority: hyper::http::uri::Authority,
+    host: HeaderValue,
+}
+
+impl Origin {
+    fn of(base: &url::Url) -> Option<Origin> {
+        let parts = base.as_str().parse::<hyper::Uri>().ok()?.into_parts();
+        let (scheme, authority) = (parts.scheme?, parts.authority?);
+        let text = authority.as_str();
+        let default_port = match scheme.as_str() {
+            "https" => Some(443),
+            "http" => Some(80),
+            _ => None,
+        };
+        let host = match authority.port_u16() {
+            Some(port) if Some(port) != default_port => text
+                .rsplit_once('@')
+                .map_or(text, |(_, host_and_port)| host_and_port),
+            _ => authority.host(),
+        };
+        let host = HeaderValue::from_str(host).ok()?;
+        Some(Origin {
+            scheme,
+            authority,
+            host,
+        })
+    }
+}
+
+/// One proxied request's method and target (see [`ProxyBase::target`]).
 pub struct ProxyTarget<'a> {
     base: &'a ProxyBase,
     method: hyper::Method,
-    uri: hyper::Uri,
+    origin: Origin,
+    path_and_query: hyper::http::uri::PathAndQuery,
+}
+
+#[cfg(test)]
+impl ProxyTarget<'_> {
+    /// The full target: the base's scheme and authority, then the path and query.
+    fn uri(&self) -> hyper::Uri {
+        let mut parts = hyper::http::uri::Parts::default();
+        parts.scheme = Some(self.origin.scheme.clone());
+        parts.authority = Some(self.origin.authority.clone());
+        parts.path_and_query = Some(self.path_and_query.clone());
+        hyper::Uri::from_parts(parts).expect("a scheme, an authority and a path make a URI")
+    }
 }
 
 /// Bytes zeroized when the last [`Bytes`] sharing them is dropped.
@@ -126,14 +173,7 @@ fn zeroed(bytes: Vec<u8>) -> Bytes {
 
 impl ProxyBase {
     pub fn new(auth: &latchkey_catalog::PreparedAuth) -> ProxyBase {
-        let origin = auth
-            .base()
-            .as_str()
-            .parse::<hyper::Uri>()
-            .ok()
-            .map(hyper::Uri::into_parts)
-            .and_then(|parts| Some((parts.scheme?, parts.authority?)))
-            .ok_or_else(invalid_target);
+        let origin = Origin::of(auth.base()).ok_or_else(invalid_target);
         let headers = auth
             .headers()
             .iter()
@@ -177,7 +217,7 @@ impl ProxyBase {
             hyper::Method::from_bytes(method.as_bytes())
         }
         .map_err(|_| OutboundError::Other("invalid method".to_owned()))?;
-        let (scheme, authority) = self.origin.clone()?;
+        let origin = self.origin.clone()?;
         let bytes = if self.secret_in_query {
             zeroed(std::mem::take(&mut *path_and_query).into_bytes())
         } else {
@@ -185,15 +225,14 @@ impl ProxyBase {
         };
         let path_and_query = hyper::http::uri::PathAndQuery::from_maybe_shared(bytes)
             .map_err(|_| invalid_target())?;
-        let mut parts = hyper::http::uri::Parts::default();
-        parts.scheme = Some(scheme);
-        parts.authority = Some(authority);
-        parts.path_and_query = Some(path_and_query);
-        let uri = hyper::Uri::from_parts(parts).map_err(|_| invalid_target())?;
+        if !path_and_query.as_str().starts_with('/') {
+            return Err(invalid_target());
+        }
         Ok(ProxyTarget {
             base: self,
             method,
-            uri,
+            origin,
+            path_and_query,
         })
     }
 }
@@ -325,14 +364,22 @@ impl Outbound {
                 HeaderValue::from_static(USER_AGENT),
             );
         }
+        if !headers.contains_key(reqwest::header::HOST) {
+            headers.insert(reqwest::header::HOST, target.origin.host.clone());
+        }
         let mut outgoing = hyper::Request::new(body);
         *outgoing.method_mut() = target.method.clone();
-        *outgoing.uri_mut() = target.uri.clone();
+        // On the wire, the request target is the path and query alone.
+        *outgoing.uri_mut() = target.path_and_query.clone().into();
         *outgoing.headers_mut() = headers;
         let head_limit = self.config.first_byte_timeout.min(self.config.idle_timeout);
         let trusted = target.base.trusted;
-        let key =
-            pool::PoolKey::new(self.id, trusted, outgoing.uri()).ok_or_else(invalid_target)?;
+        let key = pool::PoolKey::new(
+            self.id,
+            trusted,
+            target.origin.scheme.clone(),
+            target.origin.authority.clone(),
+        );
         let connector = if trusted {
             &self.proxy_operator
         } else {
@@ -813,7 +860,8 @@ mod tests {
         let target = base
             .target("get", auth.path_and_query("/v3/engagements?x=1").unwrap())
             .unwrap();
-        assert_eq!(target.uri, "http://127.0.0.1:9/base/v3/engagements?x=1");
+        assert_eq!(target.uri(), "http://127.0.0.1:9/base/v3/engagements?x=1");
+        assert_eq!(target.origin.host, "127.0.0.1:9");
         assert_eq!(target.method, hyper::Method::GET);
         let headers = base.headers.as_ref().unwrap();
         assert_eq!(headers.len(), 1);

@@ -14,8 +14,7 @@ use super::{BoxError, ProxyConnector, ProxyRequestBody};
 use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::client::conn::http1::SendRequest;
-use hyper::header::{HOST, HeaderValue};
-use hyper::http::uri::{Authority, PathAndQuery, Scheme};
+use hyper::http::uri::{Authority, Scheme};
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -45,14 +44,29 @@ pub(super) struct PoolKey {
 }
 
 impl PoolKey {
-    /// The key for a request to `uri` (absolute, as the catalog renders it).
-    pub(super) fn new(outbound: u64, trusted: bool, uri: &hyper::Uri) -> Option<PoolKey> {
-        Some(PoolKey {
+    /// The key for requests to `scheme` and `authority` (as the catalog renders them).
+    pub(super) fn new(
+        outbound: u64,
+        trusted: bool,
+        scheme: Scheme,
+        authority: Authority,
+    ) -> PoolKey {
+        PoolKey {
             outbound,
             trusted,
-            scheme: uri.scheme()?.clone(),
-            authority: uri.authority()?.clone(),
-        })
+            scheme,
+            authority,
+        }
+    }
+
+    /// Where a new connection for this key goes.
+    fn uri(&self) -> Result<hyper::Uri, SendError> {
+        hyper::Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query("/")
+            .build()
+            .map_err(|e| SendError::Connect(Box::new(e)))
     }
 }
 
@@ -162,40 +176,22 @@ pub(super) enum SendError {
     Exchange(hyper::Error),
 }
 
-/// Sends `request` (absolute URI) on an idle connection of this thread, or on a new one. A
-/// request that an idle connection could not start (the provider had closed it) is sent again on
-/// another; one a new connection could not carry is an error.
+/// Sends `request` to `key`'s scheme and authority, on an idle connection of this thread or on a
+/// new one. The request is as it goes on the wire: its target the path and query alone, its
+/// `Host` header set. A request that an idle connection could not start (the provider had closed
+/// it) is sent again on another; one a new connection could not carry is an error.
 pub(super) async fn send(
     connector: &ProxyConnector,
     key: PoolKey,
     mut request: hyper::Request<ProxyRequestBody>,
     idle_timeout: Duration,
 ) -> Result<hyper::Response<PooledBody>, SendError> {
-    let uri = request.uri().clone();
-    if !request.headers().contains_key(HOST) {
-        // The host, with the port unless it is the scheme's default (and never a user).
-        let authority = key.authority.as_str();
-        let host = match key.authority.port_u16() {
-            Some(port) if Some(port) != default_port(&key.scheme) => authority
-                .rsplit_once('@')
-                .map_or(authority, |(_, host_and_port)| host_and_port),
-            _ => key.authority.host(),
-        };
-        let host = HeaderValue::from_str(host).map_err(|e| SendError::Connect(Box::new(e)))?;
-        request.headers_mut().insert(HOST, host);
-    }
-    // On the wire, the request target is the path and query alone.
-    *request.uri_mut() = uri
-        .path_and_query()
-        .cloned()
-        .unwrap_or_else(|| PathAndQuery::from_static("/"))
-        .into();
     loop {
         let (mut sender, reused) = match checkout(&key) {
             Some(sender) => (sender, true),
             // Boxed: opening a connection is rare, and its future would make every request's
             // larger (it is moved with the request's future).
-            None => (Box::pin(connect(connector, &uri)).await?, false),
+            None => (Box::pin(connect(connector, key.uri()?)).await?, false),
         };
         match sender.try_send_request(request).await {
             Ok(response) => {
@@ -209,26 +205,13 @@ pub(super) async fn send(
     }
 }
 
-fn default_port(scheme: &Scheme) -> Option<u16> {
-    if *scheme == Scheme::HTTPS {
-        Some(443)
-    } else if *scheme == Scheme::HTTP {
-        Some(80)
-    } else {
-        None
-    }
-}
-
 /// Opens a connection through the guarded connector and starts its HTTP/1.1 exchange task.
-async fn connect(connector: &ProxyConnector, uri: &hyper::Uri) -> Result<Sender, SendError> {
+async fn connect(connector: &ProxyConnector, uri: hyper::Uri) -> Result<Sender, SendError> {
     let mut connector = connector.clone();
     std::future::poll_fn(|cx| connector.poll_ready(cx))
         .await
         .map_err(SendError::Connect)?;
-    let io = connector
-        .call(uri.clone())
-        .await
-        .map_err(SendError::Connect)?;
+    let io = connector.call(uri).await.map_err(SendError::Connect)?;
     let (sender, connection) = hyper::client::conn::http1::handshake(io)
         .await
         .map_err(|e| SendError::Connect(Box::new(e)))?;
