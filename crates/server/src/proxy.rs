@@ -103,9 +103,7 @@ pub(crate) async fn serve_direct(
     .instrument(span.clone())
     .await;
     let headers = response.headers_mut();
-    if !headers.contains_key(REQUEST_ID) {
-        headers.insert(REQUEST_ID, request_id);
-    }
+    headers.entry(REQUEST_ID).or_insert(request_id);
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -153,7 +151,11 @@ pub async fn proxy(
         .or_else(|| path.strip_prefix("/proxy/"))
         .ok_or_else(|| ApiError::not_found("route"))?;
     let (credential, tail) = rest.split_once('/').unwrap_or((rest, ""));
-    let credential = percent_encoding::percent_decode_str(credential).decode_utf8_lossy();
+    let credential = if credential.contains('%') {
+        percent_encoding::percent_decode_str(credential).decode_utf8_lossy()
+    } else {
+        std::borrow::Cow::Borrowed(credential)
+    };
     let query = parts.uri.query();
     let mut path_and_query = String::with_capacity(2 + tail.len() + query.map_or(0, |q| q.len()));
     path_and_query.push('/');
