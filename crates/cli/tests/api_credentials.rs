@@ -69,7 +69,7 @@ async fn the_lifecycle_through_the_binary(backend: Backend) {
     {
         let lk = latchkey(&env).await;
         let p = lk.authenticate(Some("default"), &first).await.unwrap();
-        assert_eq!(p.name, "Pipeline");
+        assert_eq!(&*p.name, "Pipeline");
         assert!(
             lk.authenticate(None, &admin_token)
                 .await
@@ -134,7 +134,7 @@ async fn the_lifecycle_through_the_binary(backend: Backend) {
     {
         let lk = latchkey(&env).await;
         assert_eq!(
-            lk.authenticate(None, &first).await.unwrap().name,
+            lk.authenticate(None, &first).await.unwrap().name.as_ref(),
             "ETL nightly"
         );
     }

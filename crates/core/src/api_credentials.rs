@@ -100,8 +100,9 @@ pub struct ApiCredential {
 pub struct Principal {
     /// The workspace's slug.
     pub workspace: String,
-    pub api_credential_id: String,
-    pub name: String,
+    /// Shared with the actor each request makes of it, so that making one allocates nothing.
+    pub api_credential_id: Arc<str>,
+    pub name: Arc<str>,
     pub role: Role,
 }
 
@@ -235,7 +236,7 @@ impl AuthState {
         inner.epoch += 1;
         inner
             .verified
-            .retain(|_, e| e.principal.api_credential_id != api_credential_id);
+            .retain(|_, e| &*e.principal.api_credential_id != api_credential_id);
     }
 
     /// Drop every cached success (changes may have been missed).
@@ -614,8 +615,8 @@ impl Latchkey {
         };
         let principal = Arc::new(Principal {
             workspace: slug,
-            api_credential_id: row.id.clone(),
-            name: row.name.clone(),
+            api_credential_id: row.id.as_str().into(),
+            name: row.name.as_str().into(),
             role,
         });
         self.api_auth.remember(
@@ -1070,8 +1071,8 @@ mod tests {
         let entry = Cached {
             principal: Arc::new(Principal {
                 workspace: "default".to_owned(),
-                api_credential_id: "k1".to_owned(),
-                name: "n".to_owned(),
+                api_credential_id: "k1".into(),
+                name: "n".into(),
                 role: Role::Member,
             }),
             at: Instant::now(),

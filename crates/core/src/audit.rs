@@ -71,9 +71,11 @@ impl Latchkey {
     ) {
         let (actor_kind, actor_id, actor_name) = match &actor.kind {
             ActorKind::Operator => ("operator", None, None),
-            ActorKind::ApiCredential { id, name } => {
-                ("api_credential", Some(id.clone()), Some(name.clone()))
-            }
+            ActorKind::ApiCredential { id, name } => (
+                "api_credential",
+                Some(id.to_string()),
+                Some(name.to_string()),
+            ),
         };
         let row = AuditRow {
             id: uuid::Uuid::now_v7().to_string(),

@@ -4,6 +4,7 @@
 use crate::error::{CoreError, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A point in time, stored as UNIX milliseconds, shown as RFC 3339 (UTC).
@@ -147,7 +148,7 @@ pub enum ActorKind {
     /// The local operator, through the CLI on the database.
     Operator,
     /// A client holding an API credential Latchkey issued.
-    ApiCredential { id: String, name: String },
+    ApiCredential { id: Arc<str>, name: Arc<str> },
 }
 
 impl Actor {
@@ -159,7 +160,7 @@ impl Actor {
         }
     }
 
-    pub fn api_credential(id: impl Into<String>, name: impl Into<String>) -> Actor {
+    pub fn api_credential(id: impl Into<Arc<str>>, name: impl Into<Arc<str>>) -> Actor {
         Actor {
             kind: ActorKind::ApiCredential {
                 id: id.into(),

@@ -204,19 +204,19 @@ impl ProxyBase {
     /// authority. Refused as the address guard and the catalog's checks would refuse it.
     pub fn target(
         &self,
-        method: &str,
+        method: &hyper::Method,
         mut path_and_query: zeroize::Zeroizing<String>,
     ) -> Result<ProxyTarget<'_>, OutboundError> {
         check_base(&self.base, self.trusted)?;
         if let Err(e) = &self.headers {
             return Err(e.clone());
         }
-        let method = if method.bytes().any(|b| b.is_ascii_lowercase()) {
-            hyper::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+        let method = if method.as_str().bytes().any(|b| b.is_ascii_lowercase()) {
+            hyper::Method::from_bytes(method.as_str().to_ascii_uppercase().as_bytes())
+                .map_err(|_| OutboundError::Other("invalid method".to_owned()))?
         } else {
-            hyper::Method::from_bytes(method.as_bytes())
-        }
-        .map_err(|_| OutboundError::Other("invalid method".to_owned()))?;
+            method.clone()
+        };
         let origin = self.origin.clone()?;
         let bytes = if self.secret_in_query {
             zeroed(std::mem::take(&mut *path_and_query).into_bytes())
@@ -345,26 +345,40 @@ impl Outbound {
         check_base(request.url(), request.trusted_host)
     }
 
-    /// Proxy a request to `target`: the caller's (already filtered) headers and streamed body,
+    /// Proxy a request to `target`: those of the caller's headers `forward` allows, its body,
     /// then the provider's auth headers on top. Answers as soon as the provider's status and
     /// headers arrive; the body streams, each pause bounded by the idle timeout. Waiting for the
     /// head is bounded by the first-byte timeout (and by the idle timeout, whichever is shorter).
     pub async fn send_proxied(
         &self,
         target: &ProxyTarget<'_>,
-        mut headers: HeaderMap,
+        caller_headers: &HeaderMap,
+        forward: &(dyn Fn(&HeaderName) -> bool + Sync),
         body: ProxyRequestBody,
     ) -> Result<ProxyResponse, OutboundError> {
-        for (name, value) in target.base.headers.iter().flatten() {
+        let auth = target.base.headers.as_deref().unwrap_or_default();
+        // Made with room for all, so that it never grows (a clone of the caller's would, at once).
+        let mut headers = HeaderMap::with_capacity(caller_headers.len() + auth.len() + 2);
+        let (mut user_agent, mut host) = (false, false);
+        for (name, value) in caller_headers {
+            if forward(name) {
+                user_agent |= *name == reqwest::header::USER_AGENT;
+                host |= *name == reqwest::header::HOST;
+                headers.append(name.clone(), value.clone());
+            }
+        }
+        for (name, value) in auth {
+            user_agent |= *name == reqwest::header::USER_AGENT;
+            host |= *name == reqwest::header::HOST;
             headers.insert(name.clone(), value.clone());
         }
-        if !headers.contains_key(reqwest::header::USER_AGENT) {
+        if !user_agent {
             headers.insert(
                 reqwest::header::USER_AGENT,
                 HeaderValue::from_static(USER_AGENT),
             );
         }
-        if !headers.contains_key(reqwest::header::HOST) {
+        if !host {
             headers.insert(reqwest::header::HOST, target.origin.host.clone());
         }
         let mut outgoing = hyper::Request::new(body);
@@ -844,7 +858,7 @@ mod tests {
         let auth = catalog.get("acme").unwrap().prepare(&values).unwrap();
         let rendered = Outbound::check_target(&auth.request("GET", "/x").unwrap());
         let base = ProxyBase::new(&auth);
-        let target = base.target("GET", auth.path_and_query("/x").unwrap());
+        let target = base.target(&hyper::Method::GET, auth.path_and_query("/x").unwrap());
         for outcome in [rendered.map(|_| ()), target.map(|_| ())] {
             match outcome {
                 Err(OutboundError::Refused(why)) => {
@@ -858,7 +872,10 @@ mod tests {
         let auth = chorus_auth("http://127.0.0.1:9/base/");
         let base = ProxyBase::new(&auth);
         let target = base
-            .target("get", auth.path_and_query("/v3/engagements?x=1").unwrap())
+            .target(
+                &hyper::Method::from_bytes(b"get").unwrap(),
+                auth.path_and_query("/v3/engagements?x=1").unwrap(),
+            )
             .unwrap();
         assert_eq!(target.uri(), "http://127.0.0.1:9/base/v3/engagements?x=1");
         assert_eq!(target.origin.host, "127.0.0.1:9");

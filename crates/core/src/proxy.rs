@@ -49,10 +49,11 @@ fn one_chunk(bytes: Bytes) -> ProxyRequestBody {
 }
 
 pub struct ProxyRequest {
-    pub method: String,
+    pub method: reqwest::Method,
     /// The path under the provider's base URL, with its query.
     pub path_and_query: String,
-    /// The caller's headers, already passed through [`forwardable_request_headers`].
+    /// The caller's headers as they came: only those [`ForwardableRequestHeaders`] allows are
+    /// sent on.
     pub headers: HeaderMap,
     pub body: ProxyBody,
     /// How long Latchkey may wait for a rate-limit slot and retries (`X-Latchkey-Max-Wait`).
@@ -75,8 +76,25 @@ pub struct ProxyTrace {
     /// Time spent waiting for rate-limit slots.
     pub throttled_for: Duration,
     /// For each request sent to the provider that got an answer: the time from sending it until
-    /// the answer's status and headers arrived (throttle waits and backoff not included).
-    pub upstream: Vec<Duration>,
+    /// the answer's status and headers arrived (throttle waits and backoff not included). Kept in
+    /// place (a request is sent at most `1 + MAX_RETRIES` times), so that tracing allocates nothing.
+    upstream: [Duration; 1 + MAX_RETRIES as usize],
+    answered: usize,
+}
+
+impl ProxyTrace {
+    /// The time each answered request took until its status and headers arrived, in order.
+    pub fn upstream(&self) -> &[Duration] {
+        &self.upstream[..self.answered]
+    }
+
+    /// One more answered request, `took` from sending it until its head arrived.
+    pub fn answered_in(&mut self, took: Duration) {
+        if let Some(slot) = self.upstream.get_mut(self.answered) {
+            *slot = took;
+            self.answered += 1;
+        }
+    }
 }
 
 /// Why no send slot was given.
@@ -144,63 +162,84 @@ pub fn is_idempotent(method: &str) -> bool {
 }
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1), never forwarded in either direction.
-const HOP_BY_HOP: [HeaderName; 9] = [
-    reqwest::header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    reqwest::header::PROXY_AUTHENTICATE,
-    reqwest::header::PROXY_AUTHORIZATION,
-    HeaderName::from_static("proxy-connection"),
-    reqwest::header::TE,
-    reqwest::header::TRAILER,
-    reqwest::header::TRANSFER_ENCODING,
-    reqwest::header::UPGRADE,
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
 ];
 
-/// Removes the headers a `Connection` header lists, and those `unwanted` names. Allocates only
-/// for what a `Connection` header lists beyond the hop-by-hop names (usually nothing: it says
-/// `keep-alive` or `close`).
-fn strip(headers: &mut HeaderMap, unwanted: impl Fn(&HeaderName) -> bool) {
-    let listed: Vec<String> = headers
-        .get_all(reqwest::header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|name| {
-            !name.is_empty()
+/// Whether `name` (a header name, so lower case) is a hop-by-hop header.
+fn is_hop_by_hop(name: &str) -> bool {
+    HOP_BY_HOP.contains(&name)
+}
+
+/// The header names a message's `Connection` headers list, to be dropped with it. Allocates only
+/// for names beyond the hop-by-hop ones (usually none: it says `keep-alive` or `close`).
+fn listed_in_connection(headers: &HeaderMap) -> Vec<String> {
+    let mut listed = Vec::new();
+    for value in headers.get_all(reqwest::header::CONNECTION) {
+        let value = value.as_bytes();
+        if value.eq_ignore_ascii_case(b"keep-alive") || value.eq_ignore_ascii_case(b"close") {
+            continue;
+        }
+        let Ok(value) = std::str::from_utf8(value) else {
+            continue;
+        };
+        for name in value.split(',').map(str::trim) {
+            if !name.is_empty()
                 && !name.eq_ignore_ascii_case("close")
-                && !HOP_BY_HOP
-                    .iter()
-                    .any(|h| name.eq_ignore_ascii_case(h.as_str()))
-        })
-        .map(str::to_owned)
-        .collect();
-    let drop = |name: &HeaderName| {
-        HOP_BY_HOP.contains(name)
-            || unwanted(name)
-            || listed.iter().any(|l| l.eq_ignore_ascii_case(name.as_str()))
-    };
-    // One name at a time, so that nothing is collected: a request has a few headers to drop.
-    while let Some(name) = headers.keys().find(|name| drop(name)).cloned() {
-        headers.remove(name);
+                && !HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h))
+            {
+                listed.push(name.to_ascii_lowercase());
+            }
+        }
+    }
+    listed
+}
+
+/// Which of the caller's headers may reach the provider: not hop-by-hop nor listed in the
+/// caller's `Connection` header, not `Host`, not the caller's own `Authorization` or `Cookie`,
+/// not Latchkey's `X-Latchkey-*`. Made once per request from the caller's headers.
+pub struct ForwardableRequestHeaders {
+    listed: Vec<String>,
+}
+
+impl ForwardableRequestHeaders {
+    pub fn of(headers: &HeaderMap) -> ForwardableRequestHeaders {
+        ForwardableRequestHeaders {
+            listed: listed_in_connection(headers),
+        }
+    }
+
+    /// Whether the header `name` may reach the provider.
+    pub fn allows(&self, name: &HeaderName) -> bool {
+        let name = name.as_str();
+        !(is_hop_by_hop(name)
+            || name == "host"
+            || name == "authorization"
+            || name == "cookie"
+            || name.starts_with(OWN_HEADER_PREFIX)
+            || self.listed.iter().any(|l| l == name))
     }
 }
 
-/// The caller's headers that may reach the provider: not hop-by-hop, not `Host`, not the
-/// caller's own `Authorization` or `Cookie`, not Latchkey's `X-Latchkey-*`.
-pub fn forwardable_request_headers(mut headers: HeaderMap) -> HeaderMap {
-    strip(&mut headers, |name| {
-        *name == reqwest::header::HOST
-            || *name == reqwest::header::AUTHORIZATION
-            || *name == reqwest::header::COOKIE
-            || name.as_str().starts_with(OWN_HEADER_PREFIX)
-    });
-    headers
-}
-
-/// The provider's headers that may reach the caller: all but hop-by-hop ones.
+/// The provider's headers that may reach the caller: all but hop-by-hop ones and those its
+/// `Connection` header lists.
 pub fn forwardable_response_headers(mut headers: HeaderMap) -> HeaderMap {
-    strip(&mut headers, |_| false);
+    let listed = listed_in_connection(&headers);
+    let drop = |name: &HeaderName| {
+        is_hop_by_hop(name.as_str()) || listed.iter().any(|l| l == name.as_str())
+    };
+    // One name at a time, so that nothing is collected: an answer has a header or two to drop.
+    while let Some(name) = headers.keys().find(|name| drop(name)).cloned() {
+        headers.remove(name);
+    }
     headers
 }
 
@@ -215,6 +254,9 @@ impl Latchkey {
         request: ProxyRequest,
         trace: &mut ProxyTrace,
     ) -> Result<ProxyAnswer> {
+        // One clock reading for the request's start: its deadline, its rendered auth's age, and
+        // its credential's last use.
+        let started = Instant::now();
         let (ws, row) = self.recent_row(workspace, reference).await?;
         trace.provider = Some(row.provider.clone());
         if !row.enabled {
@@ -223,7 +265,7 @@ impl Latchkey {
             });
         }
         let provider = self.provider(&row.provider)?;
-        let prepared = self.prepared(&row, provider)?;
+        let prepared = self.prepared(&row, provider, started)?;
         let path_and_query = prepared
             .auth
             .path_and_query(&request.path_and_query)
@@ -237,14 +279,17 @@ impl Latchkey {
             })?;
         let account = &prepared.account;
 
-        let deadline = Instant::now() + request.max_wait;
-        let replayable =
-            is_idempotent(&request.method) && matches!(request.body, ProxyBody::Buffered(_));
+        let deadline = started + request.max_wait;
+        let replayable = is_idempotent(request.method.as_str())
+            && matches!(request.body, ProxyBody::Buffered(_));
         let mut body = Some(request.body);
-        let mut headers = request.headers;
-        if matches!(body, Some(ProxyBody::Buffered(_))) {
-            headers.remove(reqwest::header::CONTENT_LENGTH);
-        }
+        let headers = request.headers;
+        let forwardable = ForwardableRequestHeaders::of(&headers);
+        // A buffered body is sent whole, and hyper gives it its length.
+        let buffered = matches!(body, Some(ProxyBody::Buffered(_)));
+        let forward = |name: &HeaderName| {
+            forwardable.allows(name) && !(buffered && *name == reqwest::header::CONTENT_LENGTH)
+        };
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.reserve_send(provider, account, left).await {
@@ -265,11 +310,11 @@ impl Latchkey {
             let sent_at = Instant::now();
             let sent = self
                 .outbound
-                .send_proxied(&target, headers.clone(), this_body)
+                .send_proxied(&target, &headers, &forward, this_body)
                 .await;
             let response = match sent {
                 Ok(response) => {
-                    trace.upstream.push(sent_at.elapsed());
+                    trace.answered_in(sent_at.elapsed());
                     response
                 }
                 Err(OutboundError::Timeout(seconds)) => {
@@ -299,7 +344,7 @@ impl Latchkey {
             if provider.verify.classify(status) == Verdict::Rejected {
                 // Boxed, as rare: see `outbound::pool::send`.
                 Box::pin(self.rejected_by_traffic(actor, &ws, &row.id, provider, status)).await;
-                self.touch(&ws.id, &row.id).await;
+                self.touch(&ws.id, &row.id, started).await;
                 return Ok(ProxyAnswer { response });
             }
             if status == 429 {
@@ -320,7 +365,7 @@ impl Latchkey {
                     continue;
                 }
             }
-            self.touch(&ws.id, &row.id).await;
+            self.touch(&ws.id, &row.id, started).await;
             return Ok(ProxyAnswer { response });
         }
     }
@@ -328,13 +373,13 @@ impl Latchkey {
     /// The credential's base URL and auth rendered for the proxy, opened from the stored row at
     /// most once per read of the row (the read cache refreshes its rows every second), so that a
     /// burst of requests opens the credential once, not once per request. Kept at most
-    /// [`PREPARED_FOR`], and zeroized when dropped.
+    /// [`PREPARED_FOR`] (from `now`), and zeroized when dropped.
     fn prepared(
         &self,
         row: &Arc<latchkey_store::CredentialRow>,
         provider: &Provider,
+        now: Instant,
     ) -> Result<Arc<Prepared>> {
-        let now = Instant::now();
         let fresh = |entry: &PreparedEntry| now.duration_since(entry.at) < PREPARED_FOR;
         if let Some(entry) = self.proxy_state.lock_prepared().get(&row.id)
             && Arc::ptr_eq(&entry.row, row)
@@ -426,9 +471,8 @@ impl Latchkey {
         Ok(wait)
     }
 
-    /// Record use, writing `last_used_at` at most once a minute per credential.
-    async fn touch(&self, workspace_id: &str, id: &str) {
-        let now = Instant::now();
+    /// Record use at `now`, writing `last_used_at` at most once a minute per credential.
+    async fn touch(&self, workspace_id: &str, id: &str, now: Instant) {
         {
             let mut seen = self
                 .proxy_state
@@ -606,10 +650,14 @@ mod tests {
         ] {
             h.insert(k, HeaderValue::from_static(v));
         }
-        let out = forwardable_request_headers(h);
-        let names: Vec<&str> = out.keys().map(|k| k.as_str()).collect();
+        let forwardable = ForwardableRequestHeaders::of(&h);
+        let names: Vec<&str> = h
+            .keys()
+            .filter(|name| forwardable.allows(name))
+            .map(|k| k.as_str())
+            .collect();
         assert_eq!(names.len(), 2, "{names:?}");
-        assert!(out.contains_key("accept") && out.contains_key("x-request-source"));
+        assert!(names.contains(&"accept") && names.contains(&"x-request-source"));
     }
 
     #[test]

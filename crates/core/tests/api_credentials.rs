@@ -47,8 +47,8 @@ async fn the_whole_lifecycle_through_authenticate(backend: Backend) {
     // The token works as Bearer and as Basic with its workspace.
     let p = lk.authenticate(None, &t).await.unwrap();
     assert_eq!(p.workspace, WS);
-    assert_eq!(p.api_credential_id, created.id);
-    assert_eq!(p.name, "Pipeline");
+    assert_eq!(&*p.api_credential_id, created.id);
+    assert_eq!(&*p.name, "Pipeline");
     assert!(!p.is_admin());
     assert_eq!(
         p.actor(),
@@ -81,7 +81,10 @@ async fn the_whole_lifecycle_through_authenticate(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(renamed.name, "ETL nightly");
-    assert_eq!(lk.authenticate(None, &t).await.unwrap().name, "ETL nightly");
+    assert_eq!(
+        lk.authenticate(None, &t).await.unwrap().name.as_ref(),
+        "ETL nightly"
+    );
 
     // Regenerate: the old token fails at once (though its success was cached), the new one works.
     lk.authenticate(None, &t).await.unwrap();
@@ -98,7 +101,11 @@ async fn the_whole_lifecycle_through_authenticate(backend: Backend) {
         AuthFailure::Unknown
     );
     assert_eq!(
-        lk.authenticate(None, &n).await.unwrap().api_credential_id,
+        lk.authenticate(None, &n)
+            .await
+            .unwrap()
+            .api_credential_id
+            .as_ref(),
         created.id
     );
 

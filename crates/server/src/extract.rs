@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use zeroize::Zeroizing;
 
 /// The request's id (set by the request-id layer) and the client's address.
 #[derive(Debug, Clone)]
@@ -68,11 +69,11 @@ impl Caller {
         info: RequestInfo,
     ) -> Result<Caller, ApiError> {
         let outcome = match presented(headers) {
-            Ok((workspace, token)) => state
+            Ok(presented) => state
                 .lk
-                .authenticate(workspace.as_deref(), &token)
+                .authenticate(presented.workspace(), presented.token())
                 .await
-                .map_err(|f| (f, workspace)),
+                .map_err(|f| (f, presented.workspace().map(str::to_owned))),
             Err(failure) => Err((failure, None)),
         };
         match outcome {
@@ -119,9 +120,34 @@ impl Caller {
     }
 }
 
-/// The workspace (for Basic) and token a request presents. Every way of being malformed is the
-/// same failure.
-fn presented(headers: &HeaderMap) -> Result<(Option<String>, String), AuthFailure> {
+/// The workspace (for Basic) and token a request presents: a Bearer token as it stands in the
+/// header (not copied), a Basic one decoded into memory zeroized when dropped. Every way of being
+/// malformed is the same failure.
+enum Presented<'a> {
+    Bearer(&'a str),
+    Basic {
+        workspace: String,
+        token: Zeroizing<String>,
+    },
+}
+
+impl Presented<'_> {
+    fn workspace(&self) -> Option<&str> {
+        match self {
+            Presented::Bearer(_) => None,
+            Presented::Basic { workspace, .. } => Some(workspace),
+        }
+    }
+
+    fn token(&self) -> &str {
+        match self {
+            Presented::Bearer(token) => token,
+            Presented::Basic { token, .. } => token,
+        }
+    }
+}
+
+fn presented(headers: &HeaderMap) -> Result<Presented<'_>, AuthFailure> {
     let value = headers
         .get(header::AUTHORIZATION)
         .ok_or(AuthFailure::Malformed)?
@@ -133,18 +159,23 @@ fn presented(headers: &HeaderMap) -> Result<(Option<String>, String), AuthFailur
         if rest.is_empty() {
             return Err(AuthFailure::Malformed);
         }
-        return Ok((None, rest.to_owned()));
+        return Ok(Presented::Bearer(rest));
     }
     if scheme.eq_ignore_ascii_case("basic") {
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(rest)
-            .map_err(|_| AuthFailure::Malformed)?;
-        let decoded = String::from_utf8(decoded).map_err(|_| AuthFailure::Malformed)?;
+        let decoded = Zeroizing::new(
+            base64::engine::general_purpose::STANDARD
+                .decode(rest)
+                .map_err(|_| AuthFailure::Malformed)?,
+        );
+        let decoded = std::str::from_utf8(&decoded).map_err(|_| AuthFailure::Malformed)?;
         let (workspace, token) = decoded.split_once(':').ok_or(AuthFailure::Malformed)?;
         if workspace.is_empty() || token.is_empty() {
             return Err(AuthFailure::Malformed);
         }
-        return Ok((Some(workspace.to_owned()), token.to_owned()));
+        return Ok(Presented::Basic {
+            workspace: workspace.to_owned(),
+            token: Zeroizing::new(token.to_owned()),
+        });
     }
     Err(AuthFailure::Malformed)
 }
@@ -337,18 +368,17 @@ mod tests {
                 base64::engine::general_purpose::STANDARD.encode(s)
             )
         };
+        let parts = |value: &[u8]| {
+            let h = headers(value);
+            let p = presented(&h).unwrap();
+            (p.workspace().map(str::to_owned), p.token().to_owned())
+        };
         assert_eq!(
-            presented(&headers(basic("default:tok:with:colons").as_bytes())).unwrap(),
+            parts(basic("default:tok:with:colons").as_bytes()),
             (Some("default".to_owned()), "tok:with:colons".to_owned())
         );
-        assert_eq!(
-            presented(&headers(b"bearer abc")).unwrap(),
-            (None, "abc".to_owned())
-        );
-        assert_eq!(
-            presented(&headers(b"BEARER abc")).unwrap(),
-            (None, "abc".to_owned())
-        );
+        assert_eq!(parts(b"bearer abc"), (None, "abc".to_owned()));
+        assert_eq!(parts(b"BEARER abc"), (None, "abc".to_owned()));
         for bad in [
             b"Basic".as_slice(),
             b"Bearer ",

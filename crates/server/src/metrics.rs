@@ -224,9 +224,9 @@ impl Metrics {
 
     /// One proxied request: its outcome's `class` (`2xx` … `5xx` from the provider, or
     /// `error_<code>` when Latchkey answered itself) and what `trace` says it took.
-    pub fn proxy(&self, trace: latchkey_core::proxy::ProxyTrace, class: Cow<'static, str>) {
+    pub fn proxy(&self, mut trace: latchkey_core::proxy::ProxyTrace, class: Cow<'static, str>) {
         let labels = ProxyLabels {
-            provider: trace.provider.unwrap_or_else(|| "none".to_owned()),
+            provider: trace.provider.take().unwrap_or_else(|| "none".to_owned()),
             class,
         };
         let make = |labels: &ProxyLabels| {
@@ -238,13 +238,14 @@ impl Metrics {
                 self.proxy_requests.get_or_create(labels).clone(),
             )
         };
-        if trace.upstream.is_empty() {
+        let upstream = trace.upstream();
+        if upstream.is_empty() {
             // Nothing was sent: no latency series for it (rare, so not kept in `proxy_series`).
             self.proxy_requests.get_or_create(&labels).inc();
         } else {
             self.proxy_series
                 .with(&labels, make, |(latency, requests)| {
-                    for took in &trace.upstream {
+                    for took in upstream {
                         latency.observe(took.as_secs_f64());
                     }
                     requests.inc();
@@ -308,14 +309,12 @@ mod tests {
     use std::time::Duration;
 
     fn trace(provider: Option<&str>, upstream: &[u64]) -> ProxyTrace {
-        ProxyTrace {
-            provider: provider.map(str::to_owned),
-            upstream: upstream
-                .iter()
-                .map(|ms| Duration::from_millis(*ms))
-                .collect(),
-            ..ProxyTrace::default()
+        let mut trace = ProxyTrace::default();
+        trace.provider = provider.map(str::to_owned);
+        for ms in upstream {
+            trace.answered_in(Duration::from_millis(*ms));
         }
+        trace
     }
 
     #[test]

@@ -18,8 +18,8 @@ use futures_util::StreamExt;
 use http_body_util::StreamBody;
 use hyper::body::{Frame, Incoming};
 use latchkey_core::proxy::{
-    DEFAULT_MAX_WAIT, ProxyBody, ProxyRequest, ProxyTrace, forwardable_request_headers,
-    forwardable_response_headers, is_idempotent,
+    DEFAULT_MAX_WAIT, ProxyBody, ProxyRequest, ProxyTrace, forwardable_response_headers,
+    is_idempotent,
 };
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -181,8 +181,7 @@ pub async fn proxy(
                 .field("X-Latchkey-Max-Wait")
             })?,
     };
-    let method = parts.method.as_str().to_owned();
-    let body = if is_idempotent(&method) {
+    let body = if is_idempotent(parts.method.as_str()) {
         let declared = parts
             .headers
             .get(axum::http::header::CONTENT_LENGTH)
@@ -193,9 +192,9 @@ pub async fn proxy(
         ProxyBody::streamed(body)
     };
     let request = ProxyRequest {
-        method,
+        method: parts.method,
         path_and_query,
-        headers: forwardable_request_headers(parts.headers),
+        headers: parts.headers,
         body,
         max_wait,
     };

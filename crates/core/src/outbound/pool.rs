@@ -373,13 +373,16 @@ mod tests {
         let auth = chorus_auth(&format!("http://127.0.0.1:{port}"));
         let base = ProxyBase::new(&auth);
         let target = base
-            .target("GET", auth.path_and_query("/v3/engagements").unwrap())
+            .target(
+                &hyper::Method::GET,
+                auth.path_and_query("/v3/engagements").unwrap(),
+            )
             .unwrap();
         let empty = http_body_util::Empty::new()
             .map_err(|never| match never {})
             .boxed_unsync();
         let response = outbound
-            .send_proxied(&target, Default::default(), empty)
+            .send_proxied(&target, &Default::default(), &|_| true, empty)
             .await
             .unwrap();
         let status = response.status().as_u16();

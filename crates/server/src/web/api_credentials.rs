@@ -115,7 +115,7 @@ pub(super) async fn api_credential_action(
             {
                 Ok((c, token)) => {
                     // Regenerating one's own token keeps this session, on the new token.
-                    let renewed = (c.id == user.principal.api_credential_id).then(|| {
+                    let renewed = (*c.id == *user.principal.api_credential_id).then(|| {
                         let mut s = Session::new(ws.clone(), Secret::new(token.expose()));
                         s.id = user.session.id.clone();
                         s.csrf = user.session.csrf.clone();
