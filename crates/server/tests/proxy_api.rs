@@ -30,6 +30,8 @@ async fn each_providers_auth_arrives_exactly_as_its_api_expects(backend: Backend
             .header(header::COOKIE, "session=caller-cookie")
             .header("x-latchkey-max-wait", "5")
             .header("x-pipeline", "nightly")
+            .header(header::CONNECTION, "keep-alive, X-Hop")
+            .header("x-hop", "for the next hop only")
             .send()
             .await
             .unwrap();
@@ -49,6 +51,10 @@ async fn each_providers_auth_arrives_exactly_as_its_api_expects(backend: Backend
             "the caller's cookie never reaches the provider"
         );
         assert!(header_of(r, "x-latchkey-max-wait").is_none());
+        assert!(
+            header_of(r, "x-hop").is_none(),
+            "a header the caller's Connection header lists stops at Latchkey"
+        );
         let auth = header_of(r, "authorization");
         assert_ne!(
             auth,
