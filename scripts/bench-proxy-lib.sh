@@ -79,3 +79,5 @@ start_latchkey() {
 
 # CPU time (user + system, in clock ticks) the given processes and their threads have used so far.
 cpu_ticks() { local p; for p in $1; do cat "/proc/$p/stat"; done | awk '{ t += $14 + $15 } END { print t }'; }
+# The same, as user time and system time apart: `read -r user system < <(cpu_split_ticks PIDS)`.
+cpu_split_ticks() { local p; for p in $1; do cat "/proc/$p/stat"; done | awk '{ u += $14; s += $15 } END { print u, s }'; }
