@@ -69,7 +69,7 @@ start_latchkey() {
   local url token
   url=$(sed -n 's/^Latchkey is listening on //p' "$work/$1.out")
   token=$(sed -n '/^Admin API credential/{n;s/^ *//;p;q}' "$work/$1.out")
-  [ -n "$url" ] && [ -n "$token" ] || { cat "$work/$1.out" "$work/$1.err"; return 1; }
+  [ -n "$url" ] && [ -n "$token" ] || { cat "$work/$1.out" "$work/$1.err" | sed 's/lkt_[^[:space:]"]*/lkt_(not shown)/g'; return 1; }
   curl -sf -o /dev/null -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
     "$url/v1/credentials?verify=false" \
     -d '{"provider":"chorus","name":"bench","fields":{"api_token":"bench-token-0123456789abcdef"}}'
